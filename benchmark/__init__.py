@@ -1,0 +1,1 @@
+"""workout-bench: grouped vs leaky k-fold benchmarks for workout-exercise image classifiers."""

@@ -1,0 +1,112 @@
+"""`python -m benchmark <command>`: parse options over config.py's defaults, call the stages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmark import pipeline
+from benchmark.dataset import load_dataset
+from benchmark.demo import generate_demo_data
+from benchmark.download import download_dataset, install_dataset
+from benchmark.errors import BenchmarkError
+from config import DEFAULT, DEMO_SCALES, Config
+from splits import STRATEGIES, SplitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="scan, group and split the data into a run directory")
+    _data_options(run, required=False)
+    run.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
+    run.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
+    run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
+    run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+
+    scan = commands.add_parser("scan", help="scan a dataset and print its summary")
+    _data_options(scan, required=False)
+    scan.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    splits = commands.add_parser("splits", help="write the k-fold manifest of one strategy")
+    _data_options(splits, required=True)
+    splits.add_argument("--folds", type=int, help=f"number of folds (default {DEFAULT.folds})")
+    splits.add_argument("--strategy", choices=STRATEGIES, required=True)
+    splits.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+
+    demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
+    demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir)
+    demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed)
+    demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale)
+    demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")
+    demo.add_argument("--jobs", type=int, default=1, help="worker processes")
+    demo.add_argument("--preview", type=Path, help="also save a PNG of sample frames (two videos per class)")
+
+    download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
+    download.add_argument("--out", type=Path, default=DEFAULT.data_dir)
+    download.add_argument("--from", dest="source", type=Path, help="install from a local archive or folder instead")
+    return parser
+
+
+def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    default = "" if required else f" (default {DEFAULT.data_dir}, else the demo data)"
+    parser.add_argument("--data", type=Path, required=required, help=f"folder with one sub-folder per class{default}")
+    parser.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
+    parser.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return DEFAULT.replace(
+        seed=getattr(args, "seed", None),
+        folds=getattr(args, "folds", None),
+        strict=getattr(args, "strict", None),
+        strategies=tuple(args.strategies) if getattr(args, "strategies", None) else None,
+        runs_dir=getattr(args, "out", None) if args.command == "run" else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (BenchmarkError, SplitError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; run the same command again to go on", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    if args.command == "run":
+        run_dir = pipeline.run(config, args.data, args.run_id)
+        print(f"results: {run_dir}")
+    elif args.command == "scan":
+        dataset = pipeline.load(config, args.data)
+        summary = dataset.summary()
+        if args.json:
+            print(json.dumps(summary, indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(pipeline.summary_lines(summary)))
+    elif args.command == "splits":
+        manifest = pipeline.write_split(config, args.data, args.strategy, args.out)
+        print(f"manifest: {manifest}")
+    elif args.command == "demo-data":
+        out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs)
+        print(f"demo data: {out}")
+        if args.preview:
+            from benchmark.preview import save_preview
+
+            title = "Demo data: per class, two frames of one video | two frames of another video"
+            print(f"preview: {save_preview(load_dataset(out, config), args.preview, title)}")
+    elif args.command == "download":
+        if args.source:
+            out = install_dataset(args.source, args.out, config.image_extensions)
+        else:
+            out = download_dataset(config.kaggle_dataset, args.out, config.image_extensions)
+        print(f"dataset: {out}")
+    return 0

@@ -1,0 +1,146 @@
+"""The stages in order: data -> scan -> groups -> splits -> (tune -> train -> evaluate -> report).
+
+A run directory is the contract between stages: it holds the config used, the data summary and
+one manifest per split strategy, each written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.atomic import atomic_write_text
+from benchmark.dataset import Dataset, load_dataset, print_summary, summary_lines
+from benchmark.demo import GENERATOR_VERSION, generate_demo_data
+from benchmark.errors import BenchmarkError
+from config import Config
+from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame
+
+__all__ = ["load", "resolve_data_dir", "run", "summary_lines", "write_split"]
+
+DEMO_STAMP = ".workout-bench-demo.json"
+
+
+def resolve_data_dir(config: Config, data: Path | None) -> Path:
+    """`--data` if given; else the real dataset if downloaded; else the embedded demo data."""
+    if data is not None:
+        if not Path(data).is_dir():
+            raise BenchmarkError(f"--data folder not found: {data}")
+        return Path(data)
+    if config.data_dir.is_dir():
+        return config.data_dir
+    print(
+        f"no dataset at {config.data_dir} (python -m benchmark download fetches it): using the embedded demo data",
+        file=sys.stderr,
+    )
+    return ensure_demo_data(config)
+
+
+def ensure_demo_data(config: Config) -> Path:
+    """Generate the demo dataset once; regenerate only when its seed or scale changed."""
+    stamp = {"scale": config.demo_scale, "seed": config.demo_seed, "version": GENERATOR_VERSION}
+    stamp_file = config.demo_dir / DEMO_STAMP
+    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
+        return config.demo_dir
+    generate_demo_data(config.demo_dir, config.demo_scale, config.demo_seed)
+    atomic_write_text(stamp_file, json.dumps(stamp) + "\n")
+    return config.demo_dir
+
+
+def load(config: Config, data: Path | None) -> Dataset:
+    return load_dataset(resolve_data_dir(config, data), config)
+
+
+def split_manifest(dataset: Dataset, strategy: str, config: Config) -> str:
+    images = dataset.images
+    folds = assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
+    return manifest_csv(manifest_frame(images, folds, strategy))
+
+
+def write_split(config: Config, data: Path, strategy: str, out: Path) -> Path:
+    dataset = load(config, data)
+    print_summary(dataset.summary())
+    _check_writable(out.parent)
+    atomic_write_text(out, split_manifest(dataset, strategy, config))
+    return out
+
+
+def split_statistics(dataset: Dataset, strategy: str, config: Config) -> list[dict[str, Any]]:
+    """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
+    images = dataset.images
+    labels, groups = images["label"].to_numpy(), images["group"].to_numpy()
+    folds = assign_folds(labels, groups, strategy, config.folds, config.seed)
+    rows = []
+    for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
+        seen = set(groups[train_idx])
+        shared = np.array([g in seen for g in groups[test_idx]])
+        rows.append(
+            {
+                "strategy": strategy,
+                "fold": fold,
+                "n_train": int(len(train_idx)),
+                "n_test": int(len(test_idx)),
+                "test_classes": int(len(set(labels[test_idx]))),
+                "test_groups": int(len(set(groups[test_idx]))),
+                "test_share_with_video_in_train": round(float(shared.mean()), 4),
+            }
+        )
+    return rows
+
+
+def run(config: Config, data: Path | None, run_id: str | None) -> Path:
+    """The stages that exist so far, end to end: data, groups, and both split strategies."""
+    dataset = load(config, data)
+    summary = dataset.summary()
+    print_summary(summary)
+    run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
+    _claim_run_dir(run_dir, config)
+    atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    statistics = []
+    for strategy in config.strategies:
+        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", split_manifest(dataset, strategy, config))
+        statistics.extend(split_statistics(dataset, strategy, config))
+    atomic_write_text(run_dir / "splits.json", json.dumps(statistics, indent=2) + "\n")
+    for strategy in config.strategies:
+        rows = [r for r in statistics if r["strategy"] == strategy]
+        share = np.mean([r["test_share_with_video_in_train"] for r in rows])
+        verdict = "no video on both sides" if strategy == GROUPED else "frames of the same video on both sides"
+        print(
+            f"{strategy}: {len(rows)} folds, {share:.0%} of test images share a video with training ({verdict})",
+            file=sys.stderr,
+        )
+    return run_dir
+
+
+def default_run_id(config: Config, data_dir: Path) -> str:
+    """Same data and config -> same run id, so re-running a command finds its own run directory."""
+    digest = hashlib.sha256((config.to_json() + str(data_dir.resolve())).encode()).hexdigest()[:8]
+    return f"{data_dir.name}-k{config.folds}-s{config.seed}-{digest}"
+
+
+def _claim_run_dir(run_dir: Path, config: Config) -> None:
+    """Create the run directory, or accept it back only if it was made with the same config."""
+    config_file = run_dir / "config.json"
+    if config_file.is_file():
+        if config_file.read_text(encoding="utf-8") != config.to_json():
+            raise BenchmarkError(
+                f"run directory {run_dir} was made with another config; pass a new --run-id or restore the config"
+            )
+        return
+    _check_writable(run_dir)
+    atomic_write_text(config_file, config.to_json())
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise BenchmarkError(f"cannot write to {folder}: {error.strerror or error}") from None

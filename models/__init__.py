@@ -1,0 +1,1 @@
+"""Keras models: the CustomCNN from scratch and the EfficientNet transfer model."""

@@ -1,0 +1,1 @@
+"""HTML and Markdown reports, built only from a finished run directory."""

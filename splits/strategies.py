@@ -1,0 +1,101 @@
+"""The two ways of cutting a video-frame dataset into k folds.
+
+`grouped` keeps every source video on one side (sklearn's StratifiedGroupKFold);
+`leaky` is what a user who ignores videos does (StratifiedKFold), frames of one video on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+GROUPED = "grouped"
+LEAKY = "leaky"
+STRATEGIES = (GROUPED, LEAKY)
+
+
+class SplitError(ValueError):
+    """The data cannot be split as asked; the message names the class or option at fault."""
+
+
+def assign_folds(labels: Sequence[str], groups: Sequence[str], strategy: str, n_folds: int, seed: int) -> np.ndarray:
+    """The test fold (0..n_folds-1) of every sample, verified for grouped splits."""
+    labels_array = np.asarray(labels)
+    groups_array = np.asarray(groups)
+    check_feasible(labels_array, groups_array, strategy, n_folds)
+    folds = np.full(len(labels_array), -1, dtype=np.int64)
+    splitter = _splitter(strategy, n_folds, seed)
+    split_groups = groups_array if strategy == GROUPED else None  # leaky ignores videos by design
+    for fold, (_, test_idx) in enumerate(splitter.split(np.zeros(len(labels_array)), labels_array, split_groups)):
+        folds[test_idx] = fold
+    for fold in range(n_folds):
+        if not np.any(folds == fold):
+            raise SplitError(f"fold {fold} of the {strategy} split is empty: too few groups for {n_folds} folds")
+    if strategy == GROUPED:
+        for train_idx, test_idx in fold_pairs(folds):
+            verify_no_group_overlap(groups_array, train_idx, test_idx)
+    return folds
+
+
+def fold_pairs(folds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train indices, test indices) for each fold of a fold-assignment array."""
+    folds = np.asarray(folds)
+    return [(np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)) for fold in range(int(folds.max()) + 1)]
+
+
+def inner_folds(
+    labels: Sequence[str],
+    groups: Sequence[str],
+    outer_train_idx: np.ndarray,
+    strategy: str,
+    n_folds: int,
+    seed: int,
+    outer_fold: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds for tuning inside one outer training part, as indices into the full dataset.
+
+    The outer test fold never appears: only `outer_train_idx` is split. The seed is derived from
+    (seed, outer_fold) so each outer fold gets its own, reproducible inner cut.
+    """
+    outer_train_idx = np.asarray(outer_train_idx)
+    inner_labels = np.asarray(labels)[outer_train_idx]
+    inner_groups = np.asarray(groups)[outer_train_idx]
+    inner_seed = int(np.random.SeedSequence([seed, outer_fold]).generate_state(1)[0])
+    try:
+        folds = assign_folds(inner_labels, inner_groups, strategy, n_folds, inner_seed)
+    except SplitError as error:
+        raise SplitError(f"inner split of outer fold {outer_fold}: {error}") from None
+    return [(outer_train_idx[train], outer_train_idx[val]) for train, val in fold_pairs(folds)]
+
+
+def verify_no_group_overlap(groups: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray) -> None:
+    shared = np.intersect1d(np.asarray(groups)[train_idx], np.asarray(groups)[test_idx])
+    if shared.size:
+        raise SplitError(f"grouped split is leaking: {shared.size} group(s) on both sides, e.g. {shared[0]!r}")
+
+
+def check_feasible(labels: np.ndarray, groups: np.ndarray, strategy: str, n_folds: int) -> None:
+    """Fail before sklearn does, with a message that names the class and its count."""
+    if strategy not in STRATEGIES:
+        raise SplitError(f"unknown split strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise SplitError(f"--folds must be at least 2, got {n_folds}")
+    if len(labels) != len(groups):
+        raise SplitError(f"labels and groups differ in length: {len(labels)} != {len(groups)}")
+    unit = "groups (source videos)" if strategy == GROUPED else "images"
+    for label in sorted(set(labels.tolist())):
+        members = groups[labels == label]
+        count = len(np.unique(members)) if strategy == GROUPED else len(members)
+        if count < n_folds:
+            raise SplitError(
+                f"class {label!r} has {count} {unit}, fewer than --folds {n_folds}: "
+                f"lower --folds to {count} or add data to that class"
+            )
+
+
+def _splitter(strategy: str, n_folds: int, seed: int) -> StratifiedGroupKFold | StratifiedKFold:
+    if strategy == GROUPED:
+        return StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)

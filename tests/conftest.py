@@ -1,0 +1,44 @@
+"""Shared fixtures: the real sample (skipped when absent) and small generated datasets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.demo import generate_demo_data
+
+REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-sample"
+
+os.environ.setdefault("WORKOUT_BENCH_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    if not REAL_SAMPLE.is_dir():
+        pytest.skip(f"real sample not found at {REAL_SAMPLE}")
+    return REAL_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """The `tiny` demo scale: 22 classes x 5 videos; read-only for tests (copy before changing)."""
+    return generate_demo_data(tmp_path_factory.mktemp("demo") / "tiny", "tiny", seed=7)
+
+
+@pytest.fixture
+def real_copy(real_sample, tmp_path) -> Path:
+    """A writable copy of the real sample's class folders."""
+    target = tmp_path / "real"
+    shutil.copytree(real_sample, target, ignore=shutil.ignore_patterns("README.md"))
+    return target
+
+
+from hypothesis import settings  # noqa: E402
+
+# CI replays the same examples every time; locally hypothesis explores new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")

@@ -1,0 +1,118 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.pipeline import resolve_data_dir
+from config import DEFAULT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in last
+
+
+def test_run_writes_config_summary_and_verified_manifests(tiny_demo, tmp_path):
+    done = cli("run", "--data", str(tiny_demo), "--folds", "3", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip().splitlines()[-1].removeprefix("results: "))
+    assert run_dir.parent == tmp_path
+    assert json.loads((run_dir / "config.json").read_text())["folds"] == 3
+    summary = json.loads((run_dir / "data_summary.json").read_text())
+    assert summary["n_classes"] == 22
+    stats = pd.DataFrame(json.loads((run_dir / "splits.json").read_text()))
+    assert (stats[stats.strategy == "grouped"].test_share_with_video_in_train == 0).all()
+    assert stats[stats.strategy == "leaky"].test_share_with_video_in_train.mean() > 0.5
+    for strategy in ("grouped", "leaky"):
+        manifest = pd.read_csv(run_dir / "manifests" / f"{strategy}.csv", keep_default_na=False)
+        assert list(manifest.columns) == ["path", "label", "group", "fold", "strategy"]
+        assert len(manifest) == summary["n_images"] and set(manifest.fold) == {0, 1, 2}
+        assert manifest.path.tolist() == sorted(manifest.path)
+    assert "grouped: 3 folds, 0% of test images share a video with training" in done.stderr
+
+    again = cli("run", "--data", str(tiny_demo), "--folds", "3", "--out", str(tmp_path))
+    assert again.stdout == done.stdout  # same data and config: the same run directory
+    refused = cli(
+        "run", "--data", str(tiny_demo), "--folds", "3", "--seed", "5", "--out", str(tmp_path), "--run-id", run_dir.name
+    )
+    assert_one_line_error(refused, "made with another config", "--run-id")
+
+
+def test_splits_on_real_images_groups_by_video_and_repeats_bytes(real_sample, tmp_path):
+    outputs = []
+    for name in ("a.csv", "b.csv"):
+        done = cli(
+            "splits", "--data", str(real_sample), "--folds", "5", "--strategy", "grouped", "--out", str(tmp_path / name)
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+    manifest = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert len(manifest) == 110 and manifest.group.nunique() == 110  # one frame per source video here
+    assert (manifest.groupby("group").fold.nunique() == 1).all()
+    assert (manifest.groupby("label").fold.nunique() == 5).all()  # 5 videos per class: one per fold
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--folds", "1", "--strategy", "grouped"], ["--folds must be at least 2"]),
+        (["--folds", "6", "--strategy", "grouped"], ["has 5 groups", "fewer than --folds 6"]),
+    ],
+)
+def test_bad_split_options_are_one_line_errors(real_sample, tmp_path, args, fragments):
+    done = cli("splits", "--data", str(real_sample), "--out", str(tmp_path / "m.csv"), *args)
+    assert_one_line_error(done, *fragments)
+
+
+def test_missing_data_and_unwritable_output_are_one_line_errors(real_sample, tmp_path):
+    missing = cli(
+        "splits",
+        "--data",
+        str(tmp_path / "nowhere"),
+        "--folds",
+        "2",
+        "--strategy",
+        "leaky",
+        "--out",
+        str(tmp_path / "m.csv"),
+    )
+    assert_one_line_error(missing, "nowhere")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = cli(
+        "splits", "--data", str(real_sample), "--folds", "2", "--strategy", "leaky", "--out", str(blocker / "m.csv")
+    )
+    assert_one_line_error(unwritable, "cannot write to", "a-file")
+
+
+def test_without_a_dataset_the_demo_data_is_generated_and_said_so(tmp_path, capsys):
+    config = DEFAULT.replace(data_dir=tmp_path / "absent", demo_dir=tmp_path / "demo", demo_scale="tiny")
+    found = resolve_data_dir(config, None)
+    assert found == tmp_path / "demo" and any(found.rglob("*.jpg"))
+    line = capsys.readouterr().err.strip()
+    assert "absent" in line and "demo data" in line and "\n" not in line
+    stamp = (found / ".workout-bench-demo.json").stat().st_mtime_ns
+    resolve_data_dir(config, None)  # second call reuses it
+    assert (found / ".workout-bench-demo.json").stat().st_mtime_ns == stamp
+
+
+def test_scan_json_reports_the_real_sample(real_sample):
+    done = cli("scan", "--data", str(real_sample), "--json")
+    summary = json.loads(done.stdout)
+    assert summary["n_images"] == 110 and summary["single_images"] == 8 and summary["n_videos"] == 102
