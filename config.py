@@ -51,8 +51,19 @@ FILE_PREFIXES: dict[str, str] = {
 @dataclass(frozen=True)
 class Config:
     # --- the one-line model switch (what `fit` trains) and what `run` compares ---
-    model_name: str = "CustomCNN"
+    # "CustomCNN", "EfficientNetLite0" (ImageNet weights that work offline) or "EfficientNetB0"
+    # (Keras' weights: b0_weights_file, else the Keras cache, else a download).
+    model_name: str = "EfficientNetLite0"
     models: tuple[str, ...] = ("CustomCNN", "EfficientNetLite0")
+    b0_weights_file: Path | None = None
+    # Largest N of "fine-tune the last N blocks": activations are cached at each of these cut points.
+    max_unfrozen_blocks: int = 3
+    # Crop windows along the long side cached as extra training views (each also mirrored).
+    efficientnet_train_positions: tuple[str, ...] = ("center", "left", "right")
+
+    # --- tuning ---
+    trials: int = 10
+    inner_folds: int = 3
 
     # --- data ---
     data_dir: Path = PROJECT_ROOT / "data" / "workout-images"
@@ -129,5 +140,51 @@ DEMO_SCALES: dict[str, DemoScale] = {
         total_images=13_853,
     ),
 }
+
+# Hyper-parameters used when a model is trained without tuning, and the base every trial starts from.
+DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
+    "CustomCNN": {
+        "input_size": 96,
+        "base_width": 32,  # block widths 32-64-128-256
+        "dense_units": 512,
+        "dropout": 0.5,
+        "pooling": "flatten",
+        "learning_rate": 1e-3,
+        "batch_size": 32,
+        "augment": 0.1,
+        "epochs": 25,  # the most epochs; early stopping on inner validation folds picks fewer
+        "patience": 5,
+    },
+    "EfficientNetLite0": {
+        "head_dropout": 0.3,
+        "head_learning_rate": 3e-3,
+        "head_epochs": 30,
+        "unfrozen_blocks": 1,
+        "finetune_learning_rate": 1e-4,
+        "finetune_epochs": 5,
+        "batch_size": 32,
+        "label_smoothing": 0.1,
+    },
+}
+DEFAULT_HYPERPARAMETERS["EfficientNetB0"] = dict(DEFAULT_HYPERPARAMETERS["EfficientNetLite0"])
+
+# Optuna search spaces: name -> ("int", low, high) | ("float", low, high, log) | ("categorical", choices).
+SEARCH_SPACES: dict[str, dict[str, tuple]] = {
+    "CustomCNN": {
+        "base_width": ("categorical", (16, 32, 48)),
+        "dense_units": ("categorical", (128, 256, 512)),
+        "dropout": ("float", 0.2, 0.6, False),
+        "learning_rate": ("float", 3e-4, 3e-3, True),
+        "batch_size": ("categorical", (16, 32, 64)),
+        "augment": ("float", 0.0, 0.25, False),
+    },
+    "EfficientNetLite0": {
+        "head_dropout": ("float", 0.0, 0.5, False),
+        "head_learning_rate": ("float", 3e-4, 1e-2, True),
+        "unfrozen_blocks": ("int", 0, 3),
+        "finetune_learning_rate": ("float", 1e-5, 1e-3, True),
+    },
+}
+SEARCH_SPACES["EfficientNetB0"] = dict(SEARCH_SPACES["EfficientNetLite0"])
 
 DEFAULT = Config()

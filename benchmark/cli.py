@@ -13,6 +13,7 @@ from benchmark.demo import generate_demo_data
 from benchmark.download import download_dataset, install_dataset
 from benchmark.errors import BenchmarkError
 from config import DEFAULT, DEMO_SCALES, Config
+from models.errors import ModelError
 from splits import STRATEGIES, SplitError
 
 
@@ -36,6 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     splits.add_argument("--folds", type=int, help=f"number of folds (default {DEFAULT.folds})")
     splits.add_argument("--strategy", choices=STRATEGIES, required=True)
     splits.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+
+    fit = commands.add_parser("fit", help="tune (with grouped inner folds) and train a final model on all of DIR")
+    _data_options(fit, required=False)
+    fit.add_argument("--model", help=f"model to train (default {DEFAULT.model_name})")
+    fit.add_argument("--out", type=Path, required=True, help="model directory to write")
+    fit.add_argument("--trials", type=int, default=0, help="Optuna trials before the final training (default 0)")
+
+    evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
+    evaluate.add_argument("--model-dir", type=Path, required=True)
+    _data_options(evaluate, required=False)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    predict = commands.add_parser("predict", help="top-3 classes of images or folders of images")
+    predict.add_argument("--model-dir", type=Path, required=True)
+    predict.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    predict.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
 
     demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
     demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir)
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (BenchmarkError, SplitError) as error:
+    except (BenchmarkError, SplitError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -95,6 +112,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "splits":
         manifest = pipeline.write_split(config, args.data, args.strategy, args.out)
         print(f"manifest: {manifest}")
+    elif args.command == "fit":
+        if args.trials < 0:
+            raise BenchmarkError(f"--trials must be 0 or more, got {args.trials}")
+        from benchmark import modelcmds
+
+        meta = modelcmds.fit(config, args.data, args.model or config.model_name, args.out, args.trials)
+        print(
+            f"model: {args.out} ({meta['model_name']}, {meta['trained_on']['n_images']} images, {meta['duration_s']} s)"
+        )
+    elif args.command == "evaluate":
+        from benchmark import modelcmds
+
+        metrics = modelcmds.evaluate(config, args.model_dir, args.data)
+        print(modelcmds.to_json(metrics) if args.json else modelcmds.format_metrics(metrics))
+    elif args.command == "predict":
+        from benchmark import modelcmds
+
+        rows = modelcmds.predict(config, args.model_dir, args.paths, args.csv)
+        for row in rows:
+            print(row["path"] + "\t" + "\t".join(f"{name} {p:.3f}" for name, p in row["top"]))
+        if args.csv:
+            print(f"predictions: {args.csv}")
     elif args.command == "demo-data":
         out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs)
         print(f"demo data: {out}")

@@ -1,0 +1,116 @@
+"""Content-addressed on-disk caches of decoded pixels and frozen-backbone activations.
+
+Every entry is one `.npy` file named by the SHA-256 of the image file's bytes, under a folder named
+by everything that shapes the array (preprocessing, backbone, weights, cut point, view). Editing an
+image changes its key, so exactly the affected entries are recomputed; a file that fails to load
+(a corrupted or half-written entry) is deleted and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.images import load_rgb
+from benchmark.progress import progress
+from models.preprocess import Preprocess, prepare
+
+
+def content_key(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+def content_keys(paths: Sequence[Path], workers: int = 4) -> list[str]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(progress(pool.map(content_key, paths), total=len(paths), desc="hash images"))
+
+
+class ArrayCache:
+    def __init__(self, root: Path, namespace: str):
+        self.folder = Path(root) / namespace
+
+    def path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def load(self, key: str) -> np.ndarray | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            path.unlink(missing_ok=True)  # corrupted: recompute
+            return None
+
+    def save(self, key: str, array: np.ndarray) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def pixel_cache(cache_root: Path, spec: Preprocess) -> ArrayCache:
+    return ArrayCache(cache_root, f"pixels/{spec.key()}")
+
+
+def load_pixels(
+    paths: Sequence[Path], keys: Sequence[str], spec: Preprocess, cache_root: Path, workers: int = 4
+) -> np.ndarray:
+    """(n, size, size, 3) uint8; each image decoded and resized once, ever."""
+    cache = pixel_cache(cache_root, spec)
+
+    def one(item: tuple[Path, str]) -> np.ndarray:
+        path, key = item
+        cached = cache.load(key)
+        if cached is not None and cached.shape == (spec.size, spec.size, 3):
+            return cached
+        array = prepare(load_rgb(path), spec)
+        cache.save(key, array)
+        return array
+
+    out = np.empty((len(paths), spec.size, spec.size, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, array in enumerate(progress(pool.map(one, zip(paths, keys)), total=len(paths), desc="decode images")):
+            out[i] = array
+    return out
+
+
+def load_features(
+    keys: Sequence[str],
+    caches: Sequence[ArrayCache],
+    compute: Callable[[np.ndarray], list[np.ndarray]],
+    pixels: Callable[[np.ndarray], np.ndarray],
+    batch_size: int = 64,
+    desc: str = "extract features",
+) -> list[np.ndarray]:
+    """One array per cache (one per output of `compute`), rows in `keys` order.
+
+    Only images missing from any cache are run through `compute`, in batches, with their pixels
+    fetched by `pixels(indices)`: the frozen part of the backbone runs once per image and view.
+    """
+    loaded: list[list[np.ndarray | None]] = [[cache.load(key) for key in keys] for cache in caches]
+    missing = np.array([i for i in range(len(keys)) if any(column[i] is None for column in loaded)], dtype=np.int64)
+    batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
+    for batch in progress(batches, total=len(batches), desc=desc):
+        outputs = compute(pixels(batch))
+        for column, cache, output in zip(loaded, caches, outputs):
+            for row, index in zip(output, batch):
+                cache.save(keys[index], row)
+                column[index] = row
+    return [np.stack(column) for column in loaded]

@@ -1,0 +1,55 @@
+"""The images of one dataset as models see them: cached pixels and cached backbone activations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.cache import ArrayCache, content_keys, load_features, load_pixels
+from models.preprocess import Preprocess
+
+
+class DatasetSource:
+    """Implements models.learners.ImageSource over files on disk and the content-addressed caches."""
+
+    def __init__(self, root: Path, paths: Sequence[str], labels: np.ndarray, cache_dir: Path, workers: int = 4):
+        self.root, self.paths = Path(root), list(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.cache_dir, self.workers = Path(cache_dir), workers
+        self._keys: list[str] | None = None
+        self._pixels: dict[Preprocess, np.ndarray] = {}
+        self._features: dict[tuple[str, tuple[str, ...]], list[np.ndarray]] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = content_keys([self.root / p for p in self.paths], self.workers)
+        return self._keys
+
+    def pixels(self, spec: Preprocess) -> np.ndarray:
+        if spec not in self._pixels:
+            self._pixels[spec] = self._load_pixels(np.arange(len(self.paths)), spec)
+        return self._pixels[spec]
+
+    def _load_pixels(self, indices: np.ndarray, spec: Preprocess) -> np.ndarray:
+        if spec in self._pixels:
+            return self._pixels[spec][indices]
+        paths = [self.root / self.paths[i] for i in indices]
+        return load_pixels(paths, [self.keys[i] for i in indices], spec, self.cache_dir, self.workers)
+
+    def features(
+        self,
+        namespace: str,
+        outputs: Sequence[str],
+        spec: Preprocess,
+        compute: Callable[[np.ndarray], list[np.ndarray]],
+    ) -> list[np.ndarray]:
+        memo = (namespace, tuple(outputs))
+        if memo not in self._features:
+            caches = [ArrayCache(self.cache_dir, f"{namespace}/{name}") for name in outputs]
+            self._features[memo] = load_features(
+                self.keys, caches, compute, lambda idx: self._load_pixels(idx, spec), batch_size=32
+            )
+        return self._features[memo]

@@ -1,0 +1,54 @@
+"""From a decoded RGB image to the fixed-size uint8 array a model sees; stored with every model.
+
+Scaling to the network's own input range happens inside each Keras model, so what is cached and
+what `predict` feeds is plain uint8 pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+CROPS = ("center", "squash")
+POSITIONS = ("center", "left", "right")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """`center`: bicubic resize of the short side to size * resize_ratio, centre crop size x size
+    (the ImageNet evaluation recipe is 256 -> 224). `squash`: resize the whole image to size x size.
+    `position` slides the crop window along the long side: extra training views of wide frames."""
+
+    size: int = 224
+    crop: str = "center"
+    resize_ratio: float = 1.0
+    position: str = "center"
+
+    def key(self) -> str:
+        return f"{self.crop}-{self.size}-{self.resize_ratio:.4f}-{self.position}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Preprocess:
+        return cls(**values)
+
+
+def prepare(image: Image.Image, spec: Preprocess) -> np.ndarray:
+    """(size, size, 3) uint8 from an RGB PIL image."""
+    if spec.crop == "squash":
+        return np.asarray(image.resize((spec.size, spec.size), Image.BICUBIC), dtype=np.uint8)
+    if spec.crop != "center":
+        raise ValueError(f"unknown crop {spec.crop!r}; choose one of {CROPS}")
+    width, height = image.size
+    scale = spec.size * spec.resize_ratio / min(width, height)
+    resized = (max(spec.size, round(width * scale)), max(spec.size, round(height * scale)))
+    # reducing_gap lets PIL shrink huge photos in JPEG-friendly steps before the bicubic pass.
+    image = image.resize(resized, Image.BICUBIC, reducing_gap=3.0)
+    spare_x, spare_y = resized[0] - spec.size, resized[1] - spec.size
+    fraction = {"left": 0.0, "center": 0.5, "right": 1.0}[spec.position]  # "left" = top for tall images
+    left, top = (round(spare_x * fraction), spare_y // 2) if spare_x else (0, round(spare_y * fraction))
+    return np.asarray(image.crop((left, top, left + spec.size, top + spec.size)), dtype=np.uint8)
