@@ -23,7 +23,7 @@ from benchmark.progress import progress
 from config import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
 
 # Bump when the pictures change, so cached demo folders are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Segment lengths in body heights (a standing figure is about 1.0 tall).
 BONES = {"torso": 0.30, "neck": 0.05, "uarm": 0.16, "farm": 0.15, "thigh": 0.24, "shin": 0.23}
@@ -267,12 +267,12 @@ def _video_style(rng: np.random.Generator, web: bool) -> VideoStyle:
             float(rng.uniform(0.05, 0.5)),
             colour(),
         )
-        for _ in range(int(rng.integers(0, 6)))
+        for _ in range(int(rng.integers(0, 4)))
     )
     wall = colour(40, 230)
     return VideoStyle(
         bones={name: length * float(rng.uniform(0.85, 1.15)) for name, length in BONES.items()},
-        thickness=float(rng.uniform(0.045, 0.075)),
+        thickness=float(rng.uniform(0.06, 0.09)),
         head=float(rng.uniform(0.05, 0.075)),
         shirt=colour(),
         pants=colour(0, 160),
@@ -282,11 +282,11 @@ def _video_style(rng: np.random.Generator, web: bool) -> VideoStyle:
         floor=(225, 225, 225) if web else colour(30, 200),
         panels=() if web else panels,
         equipment=colour(10, 90),
-        scale=float(rng.uniform(0.7, 0.85) if web else rng.uniform(0.55, 0.85)),
+        scale=float(rng.uniform(0.75, 0.9) if web else rng.uniform(0.65, 0.9)),
         center=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.42, 0.6))),
         mirror=bool(rng.integers(2)),
         tilt=float(rng.uniform(-7, 7)),
-        gain=float(rng.uniform(0.65, 1.3)),
+        gain=float(rng.uniform(0.75, 1.25)),
         tint=tuple(float(t) for t in rng.uniform(0.85, 1.15, size=3)),
         noise=0.0 if web else float(rng.uniform(2, 8)),
         angle_offsets={name: float(rng.normal(0, 6)) for name in ("torso", *LIMBS)},

@@ -30,7 +30,8 @@ def build_custom_cnn(hp: Mapping[str, Any], n_classes: int, seed: int) -> keras.
     width = int(hp["base_width"])
     for block in range(4):
         x = layers.Conv2D(width * 2**block, 3, padding="same", use_bias=False, name=f"block{block + 1}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{block + 1}_bn")(x)
+        # Momentum 0.9, not 0.99: small datasets give few steps, and stale moving averages wreck inference.
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{block + 1}_bn")(x)
         x = layers.ReLU(name=f"block{block + 1}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{block + 1}_pool")(x)
     # Flatten (the seed's shape) keeps where the limbs are; global average pooling trades that for size.

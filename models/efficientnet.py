@@ -138,7 +138,7 @@ def _load_b0(input_shape: tuple[int, int, int], weights_file: Path | None) -> ke
     try:
         return keras.applications.EfficientNetB0(include_top=False, weights=weights, input_shape=input_shape)
     except Exception as error:  # a failed download surfaces as URLError, HTTPError, OSError or ValueError
-        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        reason = " ".join(str(error).split())[:200] if str(error) else type(error).__name__
         raise ModelError(
             f"EfficientNetB0 ImageNet weights are not available ({reason}); set b0_weights_file in config.py to a "
             f'local copy, or use the offline variant: model_name = "{LITE0}"'

@@ -1,0 +1,190 @@
+"""The two model families: ImageNet weights proof, training on demo data, save/load, the commands."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.dataset import load_dataset
+from benchmark.source import DatasetSource
+from config import DEFAULT, DEFAULT_HYPERPARAMETERS
+from models.efficientnet import build_lite0, converted_lite0_weights, load_backbone
+from models.errors import ModelError
+from models.learners import create_learner
+from models.preprocess import Preprocess, prepare
+from models.saved import load_model_dir, save_model_dir
+from models.torch_legacy import TorchFormatError, read_state_dict
+from splits import GROUPED, LEAKY, assign_folds, fold_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imagenet_top5(model, photo: np.ndarray) -> list[int]:
+    # The ImageNet evaluation recipe: bicubic resize of the short side to 256, centre crop 224.
+    pixels = prepare(Image.fromarray(photo), Preprocess(224, "center", 256 / 224))[None].astype(np.float32)
+    return np.argsort(model.predict(pixels, verbose=0)[0])[::-1][:5].tolist()
+
+
+def test_converted_lite0_weights_recognise_real_photos(tmp_path):
+    skimage_data = pytest.importorskip("skimage.data")
+    model = build_lite0(include_top=True)
+    model.load_weights(converted_lite0_weights(tmp_path))
+    assert set(imagenet_top5(model, skimage_data.chelsea())) & {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+    assert 967 in imagenet_top5(model, skimage_data.coffee())  # espresso
+    # Random weights would not: the proof depends on the conversion.
+    assert 967 not in imagenet_top5(build_lite0(include_top=True), skimage_data.coffee())[:1]
+
+
+def test_conversion_is_cached_and_reused(tmp_path):
+    first = converted_lite0_weights(tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert converted_lite0_weights(tmp_path) == first and first.stat().st_mtime_ns == stamp
+
+
+def test_torch_reader_refuses_other_files(tmp_path):
+    (tmp_path / "zip.pth").write_bytes(b"PK\x03\x04 not a legacy file")
+    with pytest.raises(Exception) as caught:
+        read_state_dict(tmp_path / "zip.pth")
+    assert isinstance(caught.value, (TorchFormatError, Exception))
+    import pickle
+
+    with open(tmp_path / "wrong.pth", "wb") as handle:
+        pickle.dump(12345, handle)
+    with pytest.raises(TorchFormatError, match="bad magic number"):
+        read_state_dict(tmp_path / "wrong.pth")
+
+
+def test_efficientnet_b0_offline_is_one_clear_line(tmp_path):
+    if (Path.home() / ".keras" / "models" / "efficientnetb0_notop.h5").exists():
+        pytest.skip("Keras' B0 weights are cached on this machine")
+    with pytest.raises(ModelError) as caught:
+        load_backbone("EfficientNetB0", (224, 224, 3), tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "EfficientNetLite0" in message
+    with pytest.raises(ModelError, match="weights file not found"):
+        load_backbone("EfficientNetB0", (224, 224, 3), tmp_path, b0_weights=tmp_path / "missing.h5")
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tiny_demo):
+    dataset = load_dataset(tiny_demo, DEFAULT)
+    labels = np.array([dataset.class_names.index(label) for label in dataset.images["label"]])
+    source = DatasetSource(tiny_demo, dataset.images["path"].tolist(), labels, DEFAULT.cache_dir)
+    return dataset, source
+
+
+def test_custom_cnn_learns_the_demo_data(tiny_source):
+    dataset, source = tiny_source
+    # Held-out frames of videos it has seen: what any working classifier gets right (chance = 1/22).
+    folds = assign_folds(dataset.images["label"].to_numpy(), dataset.images["group"].to_numpy(), LEAKY, 4, 0)
+    train_idx, test_idx = fold_pairs(folds)[0]
+    hp = {
+        **DEFAULT_HYPERPARAMETERS["CustomCNN"],
+        "input_size": 64,
+        "base_width": 16,
+        "dense_units": 128,
+        "epochs": 25,
+        "augment": 0.05,
+    }
+    learner = create_learner("CustomCNN", hp, 22, 1, DEFAULT.cache_dir)
+    learner.fit(source, train_idx)
+    accuracy = (learner.predict_proba(source, test_idx).argmax(1) == source.labels[test_idx]).mean()
+    assert accuracy > 0.4, accuracy
+
+
+def test_lite0_transfer_generalises_to_unseen_videos_and_saves_exactly(tiny_source, tmp_path):
+    dataset, source = tiny_source
+    folds = assign_folds(dataset.images["label"].to_numpy(), dataset.images["group"].to_numpy(), GROUPED, 4, 0)
+    train_idx, test_idx = fold_pairs(folds)[0]
+    hp = {**DEFAULT_HYPERPARAMETERS["EfficientNetLite0"], "unfrozen_blocks": 1, "finetune_epochs": 2}
+    learner = create_learner("EfficientNetLite0", hp, 22, 1, DEFAULT.cache_dir, train_positions=("center",))
+    learner.fit(source, train_idx, test_idx)
+    proba = learner.predict_proba(source, test_idx)
+    assert (proba.argmax(1) == source.labels[test_idx]).mean() > 0.4  # chance: 0.045
+
+    # The exported model (pixels in) agrees with training-time predictions (cached float16 activations).
+    exported = learner.export_model()
+    pixels = source.pixels(learner.preprocess)[test_idx].astype(np.float32)
+    from_pixels = exported.predict(pixels, verbose=0)
+    assert np.abs(from_pixels - proba).max() < 0.05
+    model_dir = save_model_dir(tmp_path / "model", exported, dataset.class_names, learner.preprocess, {"x": 1})
+    loaded = load_model_dir(model_dir)
+    assert np.array_equal(loaded.predict(pixels), from_pixels)
+    assert loaded.class_names == dataset.class_names and loaded.preprocess == learner.preprocess
+
+
+def test_custom_cnn_save_load_gives_identical_predictions(tiny_source, tmp_path):
+    dataset, source = tiny_source
+    hp = {**DEFAULT_HYPERPARAMETERS["CustomCNN"], "input_size": 48, "base_width": 8, "dense_units": 32, "epochs": 1}
+    learner = create_learner("CustomCNN", hp, 22, 3, DEFAULT.cache_dir)
+    learner.fit(source, np.arange(40))
+    pixels = source.pixels(learner.preprocess)[:16].astype(np.float32)
+    before = learner.export_model().predict(pixels, verbose=0)
+    loaded = load_model_dir(
+        save_model_dir(tmp_path / "cnn", learner.export_model(), dataset.class_names, learner.preprocess, {})
+    )
+    assert np.array_equal(loaded.predict(pixels), before)
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_fit_evaluate_predict_on_real_images(real_sample, tmp_path):
+    model_dir = tmp_path / "lite0"
+    done = cli("fit", "--data", str(real_sample), "--model", "EfficientNetLite0", "--out", str(model_dir))
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((model_dir / "meta.json").read_text())
+    assert meta["model_name"] == "EfficientNetLite0" and len(meta["class_names"]) == 22
+    assert meta["preprocess"]["size"] == 224
+
+    evaluated = cli("evaluate", "--model-dir", str(model_dir), "--data", str(real_sample), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+    assert {"accuracy", "macro_f1", "n_images", "per_class", "balanced_accuracy", "confusion_matrix"} <= set(metrics)
+    assert metrics["n_images"] == 110 and metrics["accuracy"] > 0.8  # its own training images
+
+    # From another working directory, with nothing but the model dir.
+    csv_file = tmp_path / "predictions.csv"
+    predicted = cli(
+        "predict",
+        "--model-dir",
+        str(model_dir),
+        str(real_sample / "squat"),
+        str(real_sample / "plank" / "plank_g3.jpg"),
+        "--csv",
+        str(csv_file),
+        cwd=tmp_path,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    rows = csv_file.read_text().splitlines()
+    assert rows[0].startswith("path,class_1,probability_1") and len(rows) == 7
+    assert sum(",squat," in row for row in rows[1:6]) >= 4
+
+
+def test_model_commands_refuse_bad_input_in_one_line(real_sample, tiny_demo, tmp_path):
+    unknown = cli("fit", "--data", str(real_sample), "--model", "ResNet", "--out", str(tmp_path / "m"))
+    assert unknown.returncode == 2 and unknown.stderr.strip().splitlines()[-1].startswith("error: unknown --model")
+    not_a_model = cli("evaluate", "--model-dir", str(tmp_path), "--data", str(real_sample))
+    assert not_a_model.returncode == 2 and "not a model directory" in not_a_model.stderr
+    # A model trained on two classes cannot score data with 22.
+    two = tmp_path / "two"
+    for label in ("squat", "plank"):
+        (two / label).mkdir(parents=True)
+        for image in sorted((real_sample / label).glob("*.jpg")):
+            (two / label / image.name).write_bytes(image.read_bytes())
+    fitted = cli("fit", "--data", str(two), "--model", "CustomCNN", "--out", str(tmp_path / "cnn2"))
+    assert fitted.returncode == 0, fitted.stderr
+    other = cli("evaluate", "--model-dir", str(tmp_path / "cnn2"), "--data", str(tiny_demo))
+    assert other.returncode == 2 and "another class set" in other.stderr and "Traceback" not in other.stderr
