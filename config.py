@@ -61,6 +61,9 @@ class Config:
     # Crop windows along the long side cached as extra training views (each also mirrored).
     efficientnet_train_positions: tuple[str, ...] = ("center", "left", "right")
 
+    # Input side of the CustomCNN in pixels (images are decoded and resized to it once, then cached).
+    custom_cnn_input_size: int = 64
+
     # --- tuning ---
     trials: int = 10
     inner_folds: int = 3
@@ -128,7 +131,7 @@ class DemoScale:
 
 DEMO_SCALES: dict[str, DemoScale] = {
     "tiny": DemoScale(videos_per_class=5, min_frames=2, max_frames=4, web_images_per_class=1, width=160, height=120),
-    "small": DemoScale(videos_per_class=12, min_frames=3, max_frames=6, web_images_per_class=1, width=160, height=120),
+    "small": DemoScale(videos_per_class=8, min_frames=3, max_frames=5, web_images_per_class=1, width=128, height=96),
     # 22 classes x 21 videos x ~29 frames + web images ~= 13,853 images at the real frame size.
     "real": DemoScale(
         videos_per_class=21,
@@ -144,7 +147,6 @@ DEMO_SCALES: dict[str, DemoScale] = {
 # Hyper-parameters used when a model is trained without tuning, and the base every trial starts from.
 DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "CustomCNN": {
-        "input_size": 96,
         "base_width": 32,  # block widths 32-64-128-256
         "dense_units": 512,
         "dropout": 0.5,
@@ -152,8 +154,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3,
         "batch_size": 32,
         "augment": 0.1,
-        "epochs": 25,  # the most epochs; early stopping on inner validation folds picks fewer
-        "patience": 5,
+        "epochs": 20,  # the most epochs; early stopping on inner validation folds picks fewer
+        "patience": 4,
     },
     "EfficientNetLite0": {
         "head_dropout": 0.3,
@@ -171,7 +173,7 @@ DEFAULT_HYPERPARAMETERS["EfficientNetB0"] = dict(DEFAULT_HYPERPARAMETERS["Effici
 # Optuna search spaces: name -> ("int", low, high) | ("float", low, high, log) | ("categorical", choices).
 SEARCH_SPACES: dict[str, dict[str, tuple]] = {
     "CustomCNN": {
-        "base_width": ("categorical", (16, 32, 48)),
+        "base_width": ("categorical", (16, 32)),
         "dense_units": ("categorical", (128, 256, 512)),
         "dropout": ("float", 0.2, 0.6, False),
         "learning_rate": ("float", 3e-4, 3e-3, True),
@@ -186,5 +188,15 @@ SEARCH_SPACES: dict[str, dict[str, tuple]] = {
     },
 }
 SEARCH_SPACES["EfficientNetB0"] = dict(SEARCH_SPACES["EfficientNetLite0"])
+
+# The default `run` on the embedded demo data uses a small budget so it ends in minutes on a laptop;
+# on real data the Config defaults above apply. Printed when used.
+DEMO_RUN_OVERRIDES: dict[str, Any] = {
+    "trials": 2,
+    "inner_folds": 2,
+    "custom_cnn_input_size": 32,
+    "max_unfrozen_blocks": 0,
+    "efficientnet_train_positions": ("center",),
+}
 
 DEFAULT = Config()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.atomic import FILE_MODE
 from benchmark.images import load_rgb
 from benchmark.progress import progress
 from models.preprocess import Preprocess, prepare
@@ -57,6 +58,7 @@ class ArrayCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
                 np.save(handle, array, allow_pickle=False)
             os.replace(tmp, path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -12,8 +14,10 @@ from benchmark.dataset import load_dataset
 from benchmark.demo import generate_demo_data
 from benchmark.download import download_dataset, install_dataset
 from benchmark.errors import BenchmarkError
+from benchmark.summary import headline
 from config import DEFAULT, DEMO_SCALES, Config
 from models.errors import ModelError
+from models.learners import MODEL_NAMES
 from splits import STRATEGIES, SplitError
 
 
@@ -21,10 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="scan, group and split the data into a run directory")
+    run = commands.add_parser("run", help="nested-CV benchmark: grouped vs leaky folds, Optuna tuning inside")
     _data_options(run, required=False)
     run.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
+    run.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
+    run.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=f"default: {' '.join(DEFAULT.models)}")
     run.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
+    run.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
+    run.add_argument("--n-jobs", type=int, default=1, help="outer folds run in parallel (joblib processes)")
+    run.add_argument("--timeout", type=float, help="seconds of tuning per outer fold (Optuna's timeout)")
+    _set_option(run)
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
 
@@ -43,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", help=f"model to train (default {DEFAULT.model_name})")
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
     fit.add_argument("--trials", type=int, default=0, help="Optuna trials before the final training (default 0)")
+    _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
     evaluate.add_argument("--model-dir", type=Path, required=True)
@@ -75,18 +86,57 @@ def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
 
+def _set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any field of config.Config, e.g. --set custom_cnn_input_size=96 (JSON values)",
+    )
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in fields:
+            raise BenchmarkError(f"--set {pair!r}: expected KEY=VALUE with KEY one of: {', '.join(sorted(fields))}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        current = getattr(DEFAULT, key)
+        if isinstance(current, tuple):
+            value = tuple(value) if isinstance(value, list) else (value,)
+        elif isinstance(current, Path) or key.endswith(("_dir", "_file")):
+            value = Path(value)
+        overrides[key] = value
+    return overrides
+
+
 def config_from(args: argparse.Namespace) -> Config:
-    return DEFAULT.replace(
+    base = DEFAULT.replace(**parse_overrides(getattr(args, "set", [])))
+    return base.replace(
         seed=getattr(args, "seed", None),
         folds=getattr(args, "folds", None),
         strict=getattr(args, "strict", None),
         strategies=tuple(args.strategies) if getattr(args, "strategies", None) else None,
+        models=tuple(args.models) if getattr(args, "models", None) else None,
+        trials=getattr(args, "trials", None),
         runs_dir=getattr(args, "out", None) if args.command == "run" else None,
     )
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM ends a run like Ctrl-C: finished trials and folds are already on disk.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _dispatch(args)
     except (BenchmarkError, SplitError, ModelError) as error:
@@ -100,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.command == "run":
-        run_dir = pipeline.run(config, args.data, args.run_id)
+        if args.n_jobs < 1:
+            raise BenchmarkError(f"--n-jobs must be at least 1, got {args.n_jobs}")
+        if args.trials is not None and args.trials < 0:
+            raise BenchmarkError(f"--trials must be 0 or more, got {args.trials}")
+        run_dir, summary = pipeline.run(config, args.data, args.run_id, args.storage, args.n_jobs, args.timeout)
+        for line in headline(summary):
+            print(line)
         print(f"results: {run_dir}")
     elif args.command == "scan":
         dataset = pipeline.load(config, args.data)

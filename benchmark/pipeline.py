@@ -15,10 +15,14 @@ from typing import Any
 import numpy as np
 
 from benchmark.atomic import atomic_write_text
+from benchmark.cache import content_keys
+from benchmark.crossval import RunData, load_fold_records, run_folds
 from benchmark.dataset import Dataset, load_dataset, print_summary, summary_lines
 from benchmark.demo import GENERATOR_VERSION, generate_demo_data
 from benchmark.errors import BenchmarkError
-from config import Config
+from benchmark.summary import results_frame, summarize
+from benchmark.tune import study_storage_url
+from config import DEFAULT, DEMO_RUN_OVERRIDES, Config
 from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame
 
 __all__ = ["load", "resolve_data_dir", "run", "summary_lines", "write_split"]
@@ -56,10 +60,13 @@ def load(config: Config, data: Path | None) -> Dataset:
     return load_dataset(resolve_data_dir(config, data), config)
 
 
-def split_manifest(dataset: Dataset, strategy: str, config: Config) -> str:
+def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarray:
     images = dataset.images
-    folds = assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
-    return manifest_csv(manifest_frame(images, folds, strategy))
+    return assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
+
+
+def split_manifest(dataset: Dataset, strategy: str, config: Config) -> str:
+    return manifest_csv(manifest_frame(dataset.images, fold_assignment(dataset, strategy, config), strategy))
 
 
 def write_split(config: Config, data: Path, strategy: str, out: Path) -> Path:
@@ -74,7 +81,7 @@ def split_statistics(dataset: Dataset, strategy: str, config: Config) -> list[di
     """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
     images = dataset.images
     labels, groups = images["label"].to_numpy(), images["group"].to_numpy()
-    folds = assign_folds(labels, groups, strategy, config.folds, config.seed)
+    folds = fold_assignment(dataset, strategy, config)
     rows = []
     for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
         seen = set(groups[train_idx])
@@ -93,17 +100,31 @@ def split_statistics(dataset: Dataset, strategy: str, config: Config) -> list[di
     return rows
 
 
-def run(config: Config, data: Path | None, run_id: str | None) -> Path:
-    """The stages that exist so far, end to end: data, groups, and both split strategies."""
+def run(
+    config: Config,
+    data: Path | None,
+    run_id: str | None,
+    storage: str | None = None,
+    n_jobs: int = 1,
+    timeout: float | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """scan -> groups -> splits -> (tune -> train -> evaluate per outer fold) -> results and summary."""
+    if data is None and not config.data_dir.is_dir():
+        config = config.replace(
+            **{k: v for k, v in DEMO_RUN_OVERRIDES.items() if getattr(config, k) == getattr(DEFAULT, k)}
+        )
+        print(f"demo run budget (config.DEMO_RUN_OVERRIDES): {DEMO_RUN_OVERRIDES}", file=sys.stderr)
     dataset = load(config, data)
     summary = dataset.summary()
     print_summary(summary)
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
     _claim_run_dir(run_dir, config)
     atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    statistics = []
+    statistics, folds = [], {}
     for strategy in config.strategies:
-        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", split_manifest(dataset, strategy, config))
+        folds[strategy] = fold_assignment(dataset, strategy, config)
+        manifest = manifest_frame(dataset.images, folds[strategy], strategy)
+        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", manifest_csv(manifest))
         statistics.extend(split_statistics(dataset, strategy, config))
     atomic_write_text(run_dir / "splits.json", json.dumps(statistics, indent=2) + "\n")
     for strategy in config.strategies:
@@ -114,7 +135,30 @@ def run(config: Config, data: Path | None, run_id: str | None) -> Path:
             f"{strategy}: {len(rows)} folds, {share:.0%} of test images share a video with training ({verdict})",
             file=sys.stderr,
         )
-    return run_dir
+
+    images = dataset.images
+    run_data = RunData(
+        root=dataset.root,
+        paths=images["path"].tolist(),
+        labels=images["label"].tolist(),
+        groups=images["group"].tolist(),
+        keys=content_keys([dataset.root / p for p in images["path"]], config.scan_workers),
+        class_names=dataset.class_names,
+        folds={strategy: array.tolist() for strategy, array in folds.items()},
+    )
+    run_folds(config, run_data, run_dir, storage or study_storage_url(run_dir / "optuna.db"), n_jobs, timeout)
+    results = results_frame(load_fold_records(run_dir))
+    atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
+    run_summary = {
+        "run_id": run_dir.name,
+        "data_dir": str(dataset.root),
+        "folds": config.folds,
+        "trials": config.trials,
+        "seed": config.seed,
+        **summarize(results),
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(run_summary, indent=2) + "\n")
+    return run_dir, run_summary
 
 
 def default_run_id(config: Config, data_dir: Path) -> str:

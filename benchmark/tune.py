@@ -31,6 +31,17 @@ def suggest(trial: optuna.Trial, space: Mapping[str, tuple]) -> dict[str, Any]:
     return params
 
 
+def search_space(config: Config, model_name: str) -> dict[str, tuple]:
+    """The configured space, with the unfrozen-block range cut to the cached cut points."""
+    space = dict(SEARCH_SPACES[model_name])
+    if "unfrozen_blocks" in space:
+        kind, low, high = space["unfrozen_blocks"]
+        space["unfrozen_blocks"] = (kind, low, min(high, config.max_unfrozen_blocks))
+        if config.max_unfrozen_blocks == 0:
+            space.pop("finetune_learning_rate", None)
+    return space
+
+
 def learner_options(config: Config, model_name: str) -> dict[str, Any]:
     if model_name == "CustomCNN":
         return {}
@@ -42,19 +53,31 @@ def learner_options(config: Config, model_name: str) -> dict[str, Any]:
 
 
 def make_learner(config: Config, model_name: str, hp: Mapping[str, Any], n_classes: int, seed: int):
+    if model_name == "CustomCNN":
+        hp = {**hp, "input_size": config.custom_cnn_input_size}
+    elif "unfrozen_blocks" in hp:
+        hp = {**hp, "unfrozen_blocks": min(int(hp["unfrozen_blocks"]), config.max_unfrozen_blocks)}
     return create_learner(model_name, hp, n_classes, seed, config.cache_dir, **learner_options(config, model_name))
 
 
+DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
 def create_study(storage: str | None, study_name: str, seed: int) -> optuna.Study:
+    """Create or load (resume) a study; the sampler's seed also depends on how many trials exist,
+    so trials after a resume continue the search instead of replaying its first parameters."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         study_name=study_name,
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3),
     )
+    existing = len(study.trials)
+    stream = seed if existing == 0 else int(np.random.SeedSequence([seed, existing]).generate_state(1)[0])
+    study.sampler = optuna.samplers.TPESampler(seed=stream)
+    return study
 
 
 def tune(
@@ -69,9 +92,9 @@ def tune(
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     timeout: float | None = None,
 ) -> optuna.Study:
-    """Run trials until the study holds `n_trials` finished ones (resumes a study loaded from storage)."""
+    """Run trials until the study holds `n_trials` done ones (resumes a study loaded from storage)."""
     base = DEFAULT_HYPERPARAMETERS[model_name]
-    space = SEARCH_SPACES[model_name]
+    space = search_space(config, model_name)
 
     def objective(trial: optuna.Trial) -> float:
         hp = {**base, **suggest(trial, space)}
@@ -94,8 +117,10 @@ def tune(
         trial.set_user_attr("inner_scores", scores)
         return float(np.mean(scores))
 
-    finished = [t for t in study.trials if t.state.is_finished()]
-    remaining = max(0, n_trials - len(finished))
+    # Completed and pruned trials count towards the budget; one cut short by a kill (FAIL or a
+    # stale RUNNING) does not, so it is run again and the budget is met exactly.
+    done = [t for t in study.trials if t.state in DONE_STATES]
+    remaining = max(0, n_trials - len(done))
     if remaining:
         bar = progress(range(remaining), total=remaining, desc=f"tune {model_name}")
         iterator = iter(bar)

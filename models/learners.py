@@ -195,6 +195,8 @@ class EfficientNetLearner:
         def compute(pixels: np.ndarray) -> list[np.ndarray]:
             batch = tf.convert_to_tensor(pixels, tf.float32)
             plain, mirrored = run(batch), run(tf.reverse(batch, axis=[2]))
+            # A model with one output returns a tensor, not a one-element list.
+            plain, mirrored = (list(out) if isinstance(out, (list, tuple)) else [out] for out in (plain, mirrored))
             return [np.asarray(out, dtype=np.float16) for out in (*plain, *mirrored)]
 
         features = {}

@@ -1,0 +1,152 @@
+"""`run`: nested tuning over grouped and leaky folds, its records, resume after a kill, determinism."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+QUICK = [
+    "--set",
+    "custom_cnn_input_size=32",
+    "--set",
+    'efficientnet_train_positions=["center"]',
+    "--set",
+    "max_unfrozen_blocks=1",
+    "--set",
+    "inner_folds=2",
+]
+
+
+def run_command(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "run",
+        "--data",
+        str(data),
+        "--folds",
+        "2",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+        "--run-id",
+        "r",
+        *QUICK,
+        *extra,
+    ]
+
+
+def trial_params(run_dir: Path) -> dict[str, list[dict]]:
+    storage = f"sqlite:///{run_dir / 'optuna.db'}"
+    return {
+        summary.study_name: [
+            t.params
+            for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials
+            if t.state in DONE
+        ]
+        for summary in optuna.get_all_study_summaries(storage)
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_demo, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    started = time.time()
+    done = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = out / "r"
+    (run_dir / "elapsed").write_text(f"{time.time() - started:.1f}")
+    (run_dir / "stdout").write_text(done.stdout)
+    return run_dir
+
+
+def test_end_to_end_run_writes_one_row_per_model_strategy_fold(finished_run):
+    results = pd.read_csv(finished_run / "results.csv")
+    assert len(results) == 2 * 2 * 2
+    assert set(results.model) == {"CustomCNN", "EfficientNetLite0"} and set(results.strategy) == {"grouped", "leaky"}
+    assert {"accuracy", "macro_f1", "n_train", "n_test", "balanced_accuracy", "n_trials"} <= set(results.columns)
+    assert (results.n_trials == 2).all()
+    summary = json.loads((finished_run / "summary.json").read_text())
+    for model in ("CustomCNN", "EfficientNetLite0"):
+        entry = summary["models"][model]
+        for strategy in ("grouped", "leaky"):
+            accuracy = entry[strategy]["accuracy"]
+            assert accuracy["ci95"][0] <= accuracy["mean"] <= accuracy["ci95"][1]
+            assert {"mean", "std", "ci95"} <= set(entry[strategy]["macro_f1"])
+        assert set(entry["inflation"]) >= {"mean", "ci95"}
+        arms = results[results.model == model].groupby("strategy").accuracy.mean()
+        assert entry["inflation"]["mean"] == pytest.approx(arms["leaky"] - arms["grouped"])
+    closing = (finished_run / "stdout").read_text().strip().splitlines()
+    assert closing[-1] == f"results: {finished_run}"
+    assert any(line.startswith("CustomCNN: accuracy grouped") for line in closing)
+    for name in ("config.json", "manifests/grouped.csv", "manifests/leaky.csv", "optuna.db", "data_summary.json"):
+        assert (finished_run / name).is_file()
+    print(f"end-to-end run: {(finished_run / 'elapsed').read_text()} s")
+
+
+def test_no_outer_test_image_ever_served_in_tuning(finished_run):
+    for strategy in ("grouped", "leaky"):
+        manifest = pd.read_csv(finished_run / "manifests" / f"{strategy}.csv", keep_default_na=False)
+        for record_file in sorted((finished_run / "folds").glob(f"*/{strategy}/fold*.json")):
+            record = json.loads(record_file.read_text())
+            test = set(record["test_images"])
+            tuning = set(record["tuning_images"])
+            assert not test & tuning
+            assert test == set(manifest.index[manifest.fold == record["fold"]])
+            assert tuning == set(manifest.index[manifest.fold != record["fold"]])  # only the outer training part
+
+
+def test_same_seed_same_manifests_and_trial_parameters(finished_run, tiny_demo, tmp_path):
+    again = subprocess.run(
+        run_command(tiny_demo, tmp_path, "--models", "CustomCNN"), cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    for strategy in ("grouped", "leaky"):
+        name = f"manifests/{strategy}.csv"
+        assert (tmp_path / "r" / name).read_bytes() == (finished_run / name).read_bytes()
+    first, second = trial_params(finished_run), trial_params(tmp_path / "r")
+    assert second and all(first[study] == params for study, params in second.items())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_killed_run_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path, sig):
+    command = run_command(tiny_demo, tmp_path, "--models", "CustomCNN")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = tmp_path / "r"
+    deadline = time.time() + 600
+    while not list((run_dir / "folds").rglob("fold*.json")) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # let it get into the next fold's tuning
+    os.kill(process.pid, sig)
+    _, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    assert process.returncode != 0, "killed too late: the run had already finished"
+
+    records = {p: p.read_bytes() for p in (run_dir / "folds").rglob("fold*.json")}
+    assert records
+    before = trial_params(run_dir)
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for path, content in records.items():
+        assert path.read_bytes() == content  # finished folds were not redone
+    after = trial_params(run_dir)
+    for study, params in before.items():
+        assert after[study][: len(params)] == params  # completed trials kept, in order
+    storage = f"sqlite:///{run_dir / 'optuna.db'}"
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        # The budget, not more: no finished trial ran twice.
+        assert len([t for t in study.trials if t.state in DONE]) == 2
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()
