@@ -131,7 +131,7 @@ class DemoScale:
 
 DEMO_SCALES: dict[str, DemoScale] = {
     "tiny": DemoScale(videos_per_class=5, min_frames=2, max_frames=4, web_images_per_class=1, width=160, height=120),
-    "small": DemoScale(videos_per_class=8, min_frames=3, max_frames=5, web_images_per_class=1, width=128, height=96),
+    "small": DemoScale(videos_per_class=7, min_frames=3, max_frames=5, web_images_per_class=1, width=128, height=96),
     # 22 classes x 21 videos x ~29 frames + web images ~= 13,853 images at the real frame size.
     "real": DemoScale(
         videos_per_class=21,

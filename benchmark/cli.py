@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
 from pathlib import Path
 
-from benchmark import pipeline
+from benchmark import interrupt, pipeline
 from benchmark.dataset import load_dataset
 from benchmark.demo import generate_demo_data
 from benchmark.download import download_dataset, install_dataset
@@ -129,14 +128,10 @@ def config_from(args: argparse.Namespace) -> Config:
     )
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # SIGTERM ends a run like Ctrl-C: finished trials and folds are already on disk.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM stop at the next safe point: finished trials and folds are already on disk.
+    interrupt.install()
     try:
         return _dispatch(args)
     except (BenchmarkError, SplitError, ModelError) as error:

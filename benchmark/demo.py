@@ -23,7 +23,7 @@ from benchmark.progress import progress
 from config import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
 
 # Bump when the pictures change, so cached demo folders are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # Segment lengths in body heights (a standing figure is about 1.0 tall).
 BONES = {"torso": 0.30, "neck": 0.05, "uarm": 0.16, "farm": 0.15, "thigh": 0.24, "shin": 0.23}

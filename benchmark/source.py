@@ -14,8 +14,15 @@ from models.preprocess import Preprocess
 class DatasetSource:
     """Implements models.learners.ImageSource over files on disk and the content-addressed caches."""
 
-    def __init__(self, root: Path, paths: Sequence[str], labels: np.ndarray, cache_dir: Path, workers: int = 4,
-                 keys: Sequence[str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        paths: Sequence[str],
+        labels: np.ndarray,
+        cache_dir: Path,
+        workers: int = 4,
+        keys: Sequence[str] | None = None,
+    ):
         self.root, self.paths = Path(root), list(paths)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cache_dir, self.workers = Path(cache_dir), workers

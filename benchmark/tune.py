@@ -66,7 +66,8 @@ DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 def create_study(storage: str | None, study_name: str, seed: int) -> optuna.Study:
     """Create or load (resume) a study; the sampler's seed also depends on how many trials exist,
     so trials after a resume continue the search instead of replaying its first parameters."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A trial cut short by Ctrl-C would otherwise be logged with a traceback; outcomes are in the records.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,

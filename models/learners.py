@@ -27,6 +27,9 @@ MODEL_NAMES = (CUSTOM_CNN, LITE0, B0)
 # Called after every epoch with (step, validation accuracy); may raise to stop (Optuna pruning).
 EpochCallback = Callable[[int, float], None]
 
+# Called after every training batch; may raise to stop (the harness registers its Ctrl-C check here).
+STOP_CHECKS: list[Callable[[], None]] = []
+
 
 class ImageSource(Protocol):
     labels: np.ndarray  # int class index per image
@@ -60,6 +63,10 @@ class _EpochReporter(keras.callbacks.Callback):
     def __init__(self, report: EpochCallback | None, history: list[float], offset: int = 0):
         super().__init__()
         self.report, self.history, self.offset = report, history, offset
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for check in STOP_CHECKS:
+            check()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         accuracy = float((logs or {}).get("val_accuracy", np.nan))
@@ -163,7 +170,8 @@ class EfficientNetLearner:
         self.preprocess = Preprocess(size=224, crop="center")
         self.positions = tuple(dict.fromkeys(("center", *train_positions)))
         self.backbone: keras.Model | None = None
-        self._extractor: keras.Model | None = None
+        self._extractor: Callable | None = None
+        self.pooled_width = 0
         self.head: tuple[keras.layers.Layer, ...] = ()
         self.tail: keras.Model | None = None
 
@@ -184,15 +192,19 @@ class EfficientNetLearner:
         return [f"{part}-{flip}" for flip in ("plain", "mirrored") for part in parts]
 
     def _features(self, source: ImageSource) -> dict[str, np.ndarray]:
-        """{part}-{position}-{plain|mirrored} -> (n_images, ...) float16, from the cache when there."""
-        self._build_backbone()
-        if self._extractor is None:
-            cuts = [self.backbone.get_layer(self._cut_layer(n)).output for n in range(1, self.max_unfrozen + 1)]
-            pooled = keras.layers.GlobalAveragePooling2D()(self.backbone.output)
-            self._extractor = keras.Model(self.backbone.input, [pooled, *cuts])
-        run = tf.function(lambda x: self._extractor(x, training=False), reduce_retracing=True)
+        """{part}-{position}-{plain|mirrored} -> (n_images, ...) float16, from the cache when there.
+
+        The backbone is built only when some image is missing from the cache.
+        """
 
         def compute(pixels: np.ndarray) -> list[np.ndarray]:
+            if self._extractor is None:
+                self._build_backbone()
+                cuts = [self.backbone.get_layer(self._cut_layer(n)).output for n in range(1, self.max_unfrozen + 1)]
+                pooled = keras.layers.GlobalAveragePooling2D()(self.backbone.output)
+                model = keras.Model(self.backbone.input, [pooled, *cuts])
+                self._extractor = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            run = self._extractor
             batch = tf.convert_to_tensor(pixels, tf.float32)
             plain, mirrored = run(batch), run(tf.reverse(batch, axis=[2]))
             # A model with one output returns a tensor, not a one-element list.
@@ -217,7 +229,6 @@ class EfficientNetLearner:
 
     def _build_head(self) -> None:
         keras.utils.set_random_seed(self.seed)
-        self._build_backbone()
         self.head = (
             keras.layers.GlobalAveragePooling2D(name="head_pool"),
             keras.layers.Dropout(float(self.hp["head_dropout"]), seed=self.seed, name="head_dropout"),
@@ -225,10 +236,11 @@ class EfficientNetLearner:
         )
 
     def _head_on_pooled(self) -> keras.Model:
-        inputs = keras.Input((self.backbone.output.shape[-1],), name="pooled")
+        inputs = keras.Input((self.pooled_width,), name="pooled")
         return keras.Model(inputs, self.head[2](self.head[1](inputs)))
 
     def _tail_model(self, unfrozen: int) -> keras.Model:
+        self._build_backbone()
         cut = self.backbone.get_layer(self._cut_layer(unfrozen)).output
         outputs = self.head[2](self.head[1](self.head[0](self.backbone.output)))
         tail = keras.Model(cut, outputs)
@@ -253,6 +265,7 @@ class EfficientNetLearner:
 
     def fit(self, source: ImageSource, train_idx, val_idx=None, report: EpochCallback | None = None) -> FitResult:
         features = self._features(source)
+        self.pooled_width = features["pooled-center-plain"].shape[-1]
         self._build_head()
         result = FitResult()
         batch = int(self.hp["batch_size"])
@@ -293,5 +306,6 @@ class EfficientNetLearner:
 
     def export_model(self) -> keras.Model:
         """Pixels in, probabilities out: the backbone with its fine-tuned tail plus the head."""
+        self._build_backbone()
         outputs = self.head[2](self.head[1](self.head[0](self.backbone.output)))
         return keras.Model(self.backbone.input, outputs, name=f"{self.name.lower()}_classifier")

@@ -27,32 +27,6 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) ->
         assert fragment in last
 
 
-def test_run_writes_config_summary_and_verified_manifests(tiny_demo, tmp_path):
-    done = cli("run", "--data", str(tiny_demo), "--folds", "3", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    run_dir = Path(done.stdout.strip().splitlines()[-1].removeprefix("results: "))
-    assert run_dir.parent == tmp_path
-    assert json.loads((run_dir / "config.json").read_text())["folds"] == 3
-    summary = json.loads((run_dir / "data_summary.json").read_text())
-    assert summary["n_classes"] == 22
-    stats = pd.DataFrame(json.loads((run_dir / "splits.json").read_text()))
-    assert (stats[stats.strategy == "grouped"].test_share_with_video_in_train == 0).all()
-    assert stats[stats.strategy == "leaky"].test_share_with_video_in_train.mean() > 0.5
-    for strategy in ("grouped", "leaky"):
-        manifest = pd.read_csv(run_dir / "manifests" / f"{strategy}.csv", keep_default_na=False)
-        assert list(manifest.columns) == ["path", "label", "group", "fold", "strategy"]
-        assert len(manifest) == summary["n_images"] and set(manifest.fold) == {0, 1, 2}
-        assert manifest.path.tolist() == sorted(manifest.path)
-    assert "grouped: 3 folds, 0% of test images share a video with training" in done.stderr
-
-    again = cli("run", "--data", str(tiny_demo), "--folds", "3", "--out", str(tmp_path))
-    assert again.stdout == done.stdout  # same data and config: the same run directory
-    refused = cli(
-        "run", "--data", str(tiny_demo), "--folds", "3", "--seed", "5", "--out", str(tmp_path), "--run-id", run_dir.name
-    )
-    assert_one_line_error(refused, "made with another config", "--run-id")
-
-
 def test_splits_on_real_images_groups_by_video_and_repeats_bytes(real_sample, tmp_path):
     outputs = []
     for name in ("a.csv", "b.csv"):

@@ -150,3 +150,29 @@ def test_killed_run_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path
         assert len([t for t in study.trials if t.state in DONE]) == 2
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()
+
+
+def test_run_directory_holds_data_summary_and_verified_manifests(finished_run):
+    assert json.loads((finished_run / "config.json").read_text())["folds"] == 2
+    assert json.loads((finished_run / "data_summary.json").read_text())["n_classes"] == 22
+    stats = pd.DataFrame(json.loads((finished_run / "splits.json").read_text()))
+    assert (stats[stats.strategy == "grouped"].test_share_with_video_in_train == 0).all()
+    assert stats[stats.strategy == "leaky"].test_share_with_video_in_train.mean() > 0.5
+    for strategy in ("grouped", "leaky"):
+        manifest = pd.read_csv(finished_run / "manifests" / f"{strategy}.csv", keep_default_na=False)
+        assert list(manifest.columns) == ["path", "label", "group", "fold", "strategy"]
+        assert manifest.path.tolist() == sorted(manifest.path) and set(manifest.fold) == {0, 1}
+
+
+def test_rerun_of_a_finished_run_redoes_nothing_and_another_config_is_refused(finished_run, tiny_demo):
+    records = {p: p.read_bytes() for p in (finished_run / "folds").rglob("fold*.json")}
+    out = finished_run.parent
+    again = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.strip().splitlines()[-1] == f"results: {finished_run}"
+    assert all(path.read_bytes() == content for path, content in records.items())
+    refused = subprocess.run(
+        run_command(tiny_demo, out, "--seed", "5"), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "made with another config" in refused.stderr.strip().splitlines()[-1]

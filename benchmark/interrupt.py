@@ -1,0 +1,41 @@
+"""Ctrl-C and SIGTERM stop a run at the next safe point, never inside a write or a finaliser.
+
+The signal handler only sets a flag; long loops (progress bars, training batches, trials) check it
+and raise `RunInterrupted` there. A second signal exits at once: results are written atomically,
+so even that loses nothing already recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+_requested = threading.Event()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised at a safe point after SIGINT/SIGTERM; a KeyboardInterrupt so Optuna fails the trial."""
+
+
+def _handle(signum, frame) -> None:
+    if _requested.is_set():
+        print("\ninterrupted again: exiting now", file=sys.stderr)
+        os._exit(130)
+    _requested.set()
+
+
+def install() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _handle)
+        signal.signal(signal.SIGTERM, _handle)
+    from models import learners
+
+    if check not in learners.STOP_CHECKS:
+        learners.STOP_CHECKS.append(check)
+
+
+def check() -> None:
+    if _requested.is_set():
+        raise RunInterrupted
