@@ -65,6 +65,8 @@ def run_folds(
     tasks = pending_tasks(run_dir, config, config.folds)
     if not tasks:
         return
+    for task in tasks:  # schema and studies exist before parallel workers race to create them
+        create_study(storage, study_name(task), sampler_seed(config, task))
     jobs = (delayed(run_fold)(config, data, run_dir, storage, task, timeout) for task in tasks)
     if n_jobs == 1:
         for job in progress(tasks, total=len(tasks), desc="outer folds"):

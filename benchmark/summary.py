@@ -59,7 +59,8 @@ def mean_interval(scores: np.ndarray, n_train: float, n_test: float) -> dict[str
     return {
         "mean": mean,
         "std": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0,
-        "ci95": [mean - half, mean + half],
+        # Scores live in [0, 1]: the interval is clipped there rather than claim 110% accuracy.
+        "ci95": [max(0.0, mean - half), min(1.0, mean + half)],
         "n_folds": int(len(scores)),
     }
 
@@ -76,7 +77,7 @@ def difference_interval(leaky: pd.DataFrame, grouped: pd.DataFrame, metric: str)
     p_value = float(2 * stats.t.sf(abs(diff) / se, df)) if se > 0 else (0.0 if diff else 1.0)
     return {
         "mean": diff,
-        "ci95": [diff - half, diff + half],
+        "ci95": [max(-1.0, diff - half), min(1.0, diff + half)],
         "p_value": p_value,
         "df": float(df),
         "method": "Welch t over Nadeau-Bengio corrected variances of the two k-fold means",

@@ -69,7 +69,7 @@ def create_study(storage: str | None, study_name: str, seed: int) -> optuna.Stud
     # A trial cut short by Ctrl-C would otherwise be logged with a traceback; outcomes are in the records.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
-        storage=storage,
+        storage=rdb_storage(storage),
         study_name=study_name,
         direction="maximize",
         load_if_exists=True,
@@ -149,6 +149,14 @@ def final_hyperparameters(model_name: str, study: optuna.Study | None) -> dict[s
         if found is not None:
             hp[key] = max(1, int(round(found)))
     return hp
+
+
+def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    """SQLite waits for a lock (up to a minute) instead of failing when parallel folds write at once."""
+    if url is None:
+        return None
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def study_storage_url(path: Path) -> str:
