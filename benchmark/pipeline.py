@@ -1,7 +1,8 @@
 """The stages in order: data -> scan -> groups -> splits -> (tune -> train -> evaluate -> report).
 
-A run directory is the contract between stages: it holds the config used, the data summary and
-one manifest per split strategy, each written atomically.
+A run directory is the contract between stages: the config used, the data summary, one manifest
+per split strategy, the Optuna storage, one record per finished outer fold, results.csv and
+summary.json, each written atomically.
 """
 
 from __future__ import annotations
@@ -77,11 +78,10 @@ def write_split(config: Config, data: Path, strategy: str, out: Path) -> Path:
     return out
 
 
-def split_statistics(dataset: Dataset, strategy: str, config: Config) -> list[dict[str, Any]]:
+def split_statistics(dataset: Dataset, strategy: str, folds: np.ndarray) -> list[dict[str, Any]]:
     """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
     images = dataset.images
     labels, groups = images["label"].to_numpy(), images["group"].to_numpy()
-    folds = fold_assignment(dataset, strategy, config)
     rows = []
     for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
         seen = set(groups[train_idx])
@@ -125,7 +125,7 @@ def run(
         folds[strategy] = fold_assignment(dataset, strategy, config)
         manifest = manifest_frame(dataset.images, folds[strategy], strategy)
         atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", manifest_csv(manifest))
-        statistics.extend(split_statistics(dataset, strategy, config))
+        statistics.extend(split_statistics(dataset, strategy, folds[strategy]))
     atomic_write_text(run_dir / "splits.json", json.dumps(statistics, indent=2) + "\n")
     for strategy in config.strategies:
         rows = [r for r in statistics if r["strategy"] == strategy]
