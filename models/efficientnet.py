@@ -95,7 +95,6 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> No
             [state[f"{prefix}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
         )
 
-    used = set()
     conv("stem_conv", "_conv_stem.weight")
     batch_norm("stem_bn", "_bn0")
     for index, name in enumerate(block_names()):
@@ -107,7 +106,6 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> No
         batch_norm(f"{name}_bn", f"{torch_block}._bn1")
         conv(f"{name}_project_conv", f"{torch_block}._project_conv.weight")
         batch_norm(f"{name}_project_bn", f"{torch_block}._bn2")
-        used.add(torch_block)
     conv("top_conv", "_conv_head.weight")
     batch_norm("top_bn", "_bn1")
     if "predictions" in [layer.name for layer in model.layers]:

@@ -87,7 +87,11 @@ def read_state_dict(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read(handle: BinaryIO) -> dict[str, np.ndarray]:
-    if pickle.load(handle) != MAGIC_NUMBER:
+    try:
+        magic = pickle.load(handle)
+    except (pickle.UnpicklingError, EOFError, ValueError):
+        magic = None
+    if magic != MAGIC_NUMBER:
         raise TorchFormatError("not a PyTorch legacy file (bad magic number); zip-format files are not supported")
     if pickle.load(handle) != PROTOCOL_VERSION:
         raise TorchFormatError("unsupported PyTorch protocol version")
