@@ -1,15 +1,18 @@
 """Content-addressed on-disk caches of decoded pixels and frozen-backbone activations.
 
-Every entry is one `.npy` file named by the SHA-256 of the image file's bytes, under a folder named
-by everything that shapes the array (preprocessing, backbone, weights, cut point, view). Editing an
-image changes its key, so exactly the affected entries are recomputed; a file that fails to load
-(a corrupted or half-written entry) is deleted and recomputed.
+Every entry is one file named by the SHA-256 of the image file's bytes, under a folder named by
+everything that shapes the array (preprocessing, backbone, weights, cut point, view). Editing an
+image changes its key, so exactly the affected entries are recomputed. An entry is the `.npy` bytes
+followed by their BLAKE2b digest: a flipped bit loads as a silently wrong array in plain `.npy`, so
+the digest is checked on every load and a corrupted or half-written entry is deleted and recomputed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +22,7 @@ import numpy as np
 
 from benchmark.atomic import FILE_MODE
 from benchmark.images import load_rgb
+from benchmark.interrupt import checkpoint
 from benchmark.progress import progress
 from models.preprocess import Preprocess, prepare
 
@@ -36,31 +40,51 @@ def content_keys(paths: Sequence[Path], workers: int = 4) -> list[str]:
         return list(progress(pool.map(content_key, paths), total=len(paths), desc="hash images"))
 
 
+ENTRY_SUFFIX = ".npyc"
+DIGEST_SIZE = 16
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+
 class ArrayCache:
     def __init__(self, root: Path, namespace: str):
         self.folder = Path(root) / namespace
+        self.rebuilt = 0  # corrupted entries found (and deleted) by this instance
 
     def path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npy"
+        return self.folder / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
     def load(self, key: str) -> np.ndarray | None:
         path = self.path(key)
-        if not path.is_file():
-            return None
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            path.unlink(missing_ok=True)  # corrupted: recompute
+            raw = path.read_bytes()
+        except FileNotFoundError:
             return None
+        except OSError:
+            raw = b""
+        payload, digest = raw[:-DIGEST_SIZE], raw[-DIGEST_SIZE:]
+        if len(raw) > DIGEST_SIZE and _digest(payload) == digest:
+            try:
+                return np.load(io.BytesIO(payload), allow_pickle=False)
+            except (ValueError, EOFError):
+                pass
+        path.unlink(missing_ok=True)  # corrupted: the caller recomputes it
+        self.rebuilt += 1
+        return None
 
     def save(self, key: str, array: np.ndarray) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        payload = buffer.getvalue()
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
+                handle.write(payload + _digest(payload))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -84,6 +108,7 @@ def load_pixels(
             return cached
         array = prepare(load_rgb(path), spec)
         cache.save(key, array)
+        checkpoint("decode")
         return array
 
     out = np.empty((len(paths), spec.size, spec.size, 3), dtype=np.uint8)
@@ -116,3 +141,27 @@ def load_features(
                 cache.save(keys[index], row)
                 column[index] = row
     return [np.stack(column) for column in loaded]
+
+
+def cache_usage(root: Path) -> list[dict[str, object]]:
+    """Entries and bytes per cache folder (pixels per preprocessing, features per backbone view, weights)."""
+    usage: dict[str, list[int]] = {}
+    root = Path(root)
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(root).parts
+        # An entry lives at <namespace...>/<2-char shard>/<key><suffix>; anything else is its own folder.
+        sharded = len(parts) > 2 and len(parts[-2]) == 2
+        namespace = "/".join(parts[:-2] if sharded else parts[:-1])
+        entry = usage.setdefault(namespace or ".", [0, 0])
+        entry[0] += 1
+        entry[1] += path.stat().st_size
+    return [{"cache": name, "files": n, "bytes": size} for name, (n, size) in sorted(usage.items())]
+
+
+def clear_cache(root: Path) -> int:
+    """Delete the whole cache folder; returns the bytes freed. Everything in it is recomputable."""
+    freed = sum(row["bytes"] for row in cache_usage(root))
+    shutil.rmtree(root, ignore_errors=True)
+    return int(freed)

@@ -7,21 +7,29 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from benchmark import interrupt, pipeline
 from benchmark.dataset import load_dataset
 from benchmark.demo import generate_demo_data
 from benchmark.download import download_dataset, install_dataset
 from benchmark.errors import BenchmarkError
-from benchmark.summary import headline
+from benchmark.summary import headline, inflation_sentence
 from config import DEFAULT, DEMO_SCALES, Config
 from models.errors import ModelError
 from models.learners import MODEL_NAMES
 from splits import STRATEGIES, SplitError
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options get the same one-line `error: ...` and exit code 2 as every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
+    parser = OneLineErrorParser(prog="python -m benchmark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="nested-CV benchmark: grouped vs leaky folds, Optuna tuning inside")
@@ -36,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     _set_option(run)
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+
+    report = commands.add_parser("report", help="rebuild report.html and summary.md from a run directory")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--storage", help="Optuna RDB URL, when the run used a server rather than its optuna.db")
+
+    cache = commands.add_parser("cache", help="show (--info, the default) or delete (--clear) the on-disk caches")
+    action = cache.add_mutually_exclusive_group()
+    action.add_argument("--info", action="store_true", help="entries and size per cache folder")
+    action.add_argument("--clear", action="store_true", help="delete every cached entry (all are recomputable)")
+    cache.add_argument("--dir", type=Path, help=f"cache folder (default {DEFAULT.cache_dir})")
 
     scan = commands.add_parser("scan", help="scan a dataset and print its summary")
     _data_options(scan, required=False)
@@ -63,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model-dir", type=Path, required=True)
     predict.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     predict.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
+    predict.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
     demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
     demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir)
@@ -152,7 +171,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_dir, summary = pipeline.run(config, args.data, args.run_id, args.storage, args.n_jobs, args.timeout)
         for line in headline(summary):
             print(line)
-        print(f"results: {run_dir}")
+        for model, entry in summary["models"].items():
+            print(inflation_sentence(model, entry))
+        print(f"results: {run_dir}  report: {run_dir / 'report.html'}  summary: {run_dir / 'summary.md'}")
+    elif args.command == "report":
+        from reports import build_report
+
+        html_path, markdown_path = build_report(args.run_dir, args.storage)
+        print(markdown_path.read_text(encoding="utf-8"), end="")
+        print(f"report: {html_path}  summary: {markdown_path}")
+    elif args.command == "cache":
+        from benchmark.cache import cache_usage, clear_cache
+
+        root = args.dir or config.cache_dir
+        if args.clear:
+            print(f"cache cleared: {root} ({clear_cache(root) / 2**20:.1f} MiB freed)")
+        else:
+            rows = cache_usage(root)
+            for row in rows:
+                print(f"{row['bytes'] / 2**20:10.1f} MiB {row['files']:8d} files  {row['cache']}")
+            total = sum(r["bytes"] for r in rows)
+            print(f"{total / 2**20:10.1f} MiB {sum(r['files'] for r in rows):8d} files  total in {root}")
     elif args.command == "scan":
         dataset = pipeline.load(config, args.data)
         summary = dataset.summary()

@@ -18,6 +18,7 @@ import optuna
 from joblib import Parallel, delayed
 
 from benchmark.atomic import atomic_write_text
+from benchmark.interrupt import checkpoint
 from benchmark.metrics import classification_metrics
 from benchmark.progress import progress
 from benchmark.source import DatasetSource
@@ -105,6 +106,7 @@ def run_fold(
     tuned = time.time()
     hp = final_hyperparameters(task.model, study)
     learner = make_learner(config, task.model, hp, len(data.class_names), config.seed)
+    checkpoint("train")
     learner.fit(source, train_idx)
     trained = time.time()
     metrics = classification_metrics(labels[test_idx], learner.predict_proba(source, test_idx), data.class_names)

@@ -45,6 +45,7 @@ class Dataset:
                 "median": float(frames_per_video.median()) if len(frames_per_video) else 0.0,
                 "max": int(frames_per_video.max()) if len(frames_per_video) else 0,
             },
+            "videos_by_frame_count": {str(k): int(v) for k, v in frames_per_video.value_counts().sort_index().items()},
             "single_images": int(kinds.get(SINGLE, 0)),
             "unmatched_names": int(kinds.get(UNMATCHED, 0)),
             "unmatched_examples": images.loc[images["group_kind"] == UNMATCHED, "path"].head(10).tolist(),

@@ -39,3 +39,20 @@ def install() -> None:
 def check() -> None:
     if _requested.is_set():
         raise RunInterrupted
+
+
+SIGNAL_AT_ENV = "WORKOUT_BENCH_SIGNAL_AT"
+_fired: set[str] = set()
+
+
+def checkpoint(point: str) -> None:
+    """Fault injection for the reliability tests: `WORKOUT_BENCH_SIGNAL_AT=train:SIGINT` makes the process
+    send itself that signal the first time it reaches `point`, so a test can kill a run at a chosen stage
+    (decode, tune, train, report) instead of guessing with sleeps. Without the variable it does nothing.
+    """
+    wanted = os.environ.get(SIGNAL_AT_ENV, "")
+    name, _, signal_name = wanted.partition(":")
+    if name != point or point in _fired:
+        return
+    _fired.add(point)
+    os.kill(os.getpid(), getattr(signal, signal_name or "SIGTERM"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from benchmark.atomic import atomic_write_text
 from benchmark.dataset import print_summary
+from benchmark.environment import package_versions
 from benchmark.errors import BenchmarkError
 from benchmark.images import BadImageError, load_rgb
 from benchmark.metrics import classification_metrics
@@ -91,6 +91,8 @@ def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path |
         try:
             pixels = prepare(load_rgb(path), saved.preprocess)[None]
         except (BadImageError, OSError) as error:
+            if config.strict:
+                raise BenchmarkError(f"bad image (--strict): {path}: {error}") from None
             print(f"skipped bad image: {path}: {error}", file=sys.stderr)
             continue
         proba = saved.predict(pixels)[0]
@@ -127,18 +129,6 @@ def expand_inputs(inputs: list[Path], extensions: tuple[str, ...]) -> list[Path]
     if not found:
         raise BenchmarkError("no images found in: " + ", ".join(map(str, inputs)))
     return found
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version(), "machine": platform.platform()}
-    for name in ("tensorflow", "keras", "numpy", "scikit-learn", "optuna", "pandas", "pillow"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ from benchmark.cache import content_keys
 from benchmark.crossval import RunData, load_fold_records, run_folds
 from benchmark.dataset import Dataset, load_dataset, print_summary, summary_lines
 from benchmark.demo import GENERATOR_VERSION, generate_demo_data
+from benchmark.environment import machine, now, package_versions, redact_url
 from benchmark.errors import BenchmarkError
 from benchmark.summary import results_frame, summarize
+from benchmark.thumbnails import write_thumbnails
 from benchmark.tune import study_storage_url
 from config import DEFAULT, DEMO_RUN_OVERRIDES, Config
+from reports import build_report
 from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame
 
 __all__ = ["load", "resolve_data_dir", "run", "summary_lines", "write_split"]
@@ -114,12 +118,19 @@ def run(
             **{k: v for k, v in DEMO_RUN_OVERRIDES.items() if getattr(config, k) == getattr(DEFAULT, k)}
         )
         print(f"demo run budget (config.DEMO_RUN_OVERRIDES): {DEMO_RUN_OVERRIDES}", file=sys.stderr)
+    clock = StageClock()
     dataset = load(config, data)
     summary = dataset.summary()
     print_summary(summary)
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
     _claim_run_dir(run_dir, config)
     atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    storage = storage or study_storage_url(run_dir / "optuna.db")
+    _write_json(
+        run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
+    )
+    write_thumbnails(dataset.images, dataset.root, run_dir / "thumbnails")
+    clock.lap("scan")
     statistics, folds = [], {}
     for strategy in config.strategies:
         folds[strategy] = fold_assignment(dataset, strategy, config)
@@ -136,6 +147,7 @@ def run(
             file=sys.stderr,
         )
 
+    clock.lap("splits")
     images = dataset.images
     run_data = RunData(
         root=dataset.root,
@@ -146,7 +158,9 @@ def run(
         class_names=dataset.class_names,
         folds={strategy: array.tolist() for strategy, array in folds.items()},
     )
-    run_folds(config, run_data, run_dir, storage or study_storage_url(run_dir / "optuna.db"), n_jobs, timeout)
+    clock.lap("hashing")
+    run_folds(config, run_data, run_dir, storage, n_jobs, timeout)
+    clock.lap("folds")
     results = results_frame(load_fold_records(run_dir))
     atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
     run_summary = {
@@ -158,7 +172,46 @@ def run(
         **summarize(results),
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(run_summary, indent=2) + "\n")
+    clock.lap("summary")
+    _record_invocation(run_dir, clock)
+    build_report(run_dir)
+    clock.lap("report")
+    _record_invocation(run_dir, clock, replace_last=True)
     return run_dir, run_summary
+
+
+class StageClock:
+    """Wall time per stage of one invocation of `run` (a resumed run has several invocations)."""
+
+    def __init__(self) -> None:
+        self.started_at = now()
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        current = time.perf_counter()
+        self.stages[stage] = round(current - self._last, 2)
+        self._last = current
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "finished_at": now(),
+            "stages_s": dict(self.stages),
+            "wall_s": round(sum(self.stages.values()), 2),
+        }
+
+
+def _record_invocation(run_dir: Path, clock: StageClock, replace_last: bool = False) -> None:
+    path = run_dir / "timings.json"
+    invocations = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    if replace_last and invocations:
+        invocations.pop()
+    _write_json(path, [*invocations, clock.record()])
+
+
+def _write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def default_run_id(config: Config, data_dir: Path) -> str:

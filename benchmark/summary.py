@@ -118,3 +118,26 @@ def headline(summary: dict[str, Any]) -> list[str]:
             )
         lines.append(line)
     return lines
+
+
+def format_p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def inflation_sentence(model: str, entry: dict[str, Any], alpha: float = 0.05) -> str:
+    """The headline in words a reader acts on; says so when the folds cannot tell the difference from noise."""
+    if "inflation" not in entry:
+        return f"{model}: only one split strategy (or one fold) was run, so no leaky-vs-grouped comparison."
+    inflation = entry["inflation"]
+    points, p_text = 100 * inflation["mean"], format_p(inflation["p_value"])
+    grouped, leaky = entry["grouped"]["accuracy"]["mean"], entry["leaky"]["accuracy"]["mean"]
+    if inflation["p_value"] >= alpha:
+        return (
+            f"For {model} the random split and the video-grouped split differ by {points:+.1f} points "
+            f"({100 * leaky:.1f}% vs {100 * grouped:.1f}%), which these folds cannot tell from noise ({p_text})."
+        )
+    verb = "overstates" if points > 0 else "understates"
+    return (
+        f"A random split {verb} {model} accuracy by {abs(points):.1f} points ({p_text}): "
+        f"{100 * leaky:.1f}% on random folds, {100 * grouped:.1f}% on folds that keep each video on one side."
+    )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from benchmark.interrupt import checkpoint
 from benchmark.progress import progress
 from config import DEFAULT_HYPERPARAMETERS, SEARCH_SPACES, Config
 from models.learners import create_learner
@@ -103,6 +104,7 @@ def tune(
         for fold, (train_idx, val_idx) in enumerate(inner):
 
             def report(epoch: int, accuracy: float, fold: int = fold) -> None:
+                checkpoint("tune")
                 if not np.isnan(accuracy):
                     trial.report(accuracy, fold * STEPS_PER_FOLD + epoch)
                     if trial.should_prune():

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmark.demo import generate_demo_data
+from runs import ROOT, run_command
 
 REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-sample"
 
@@ -26,6 +29,18 @@ def real_sample() -> Path:
 def tiny_demo(tmp_path_factory) -> Path:
     """The `tiny` demo scale: 22 classes x 5 videos; read-only for tests (copy before changing)."""
     return generate_demo_data(tmp_path_factory.mktemp("demo") / "tiny", "tiny", seed=7)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_demo, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    started = time.time()
+    done = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = out / "r"
+    (run_dir / "elapsed").write_text(f"{time.time() - started:.1f}")
+    (run_dir / "stdout").write_text(done.stdout)
+    return run_dir
 
 
 @pytest.fixture

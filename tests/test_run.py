@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,39 +11,9 @@ import optuna
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from runs import ROOT, run_command
+
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-QUICK = [
-    "--set",
-    "custom_cnn_input_size=32",
-    "--set",
-    'efficientnet_train_positions=["center"]',
-    "--set",
-    "max_unfrozen_blocks=1",
-    "--set",
-    "inner_folds=2",
-]
-
-
-def run_command(data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmark",
-        "run",
-        "--data",
-        str(data),
-        "--folds",
-        "2",
-        "--trials",
-        "2",
-        "--out",
-        str(out),
-        "--run-id",
-        "r",
-        *QUICK,
-        *extra,
-    ]
 
 
 def trial_params(run_dir: Path) -> dict[str, list[dict]]:
@@ -57,18 +26,6 @@ def trial_params(run_dir: Path) -> dict[str, list[dict]]:
         ]
         for summary in optuna.get_all_study_summaries(storage)
     }
-
-
-@pytest.fixture(scope="module")
-def finished_run(tiny_demo, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    started = time.time()
-    done = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = out / "r"
-    (run_dir / "elapsed").write_text(f"{time.time() - started:.1f}")
-    (run_dir / "stdout").write_text(done.stdout)
-    return run_dir
 
 
 def test_end_to_end_run_writes_one_row_per_model_strategy_fold(finished_run):
@@ -88,7 +45,7 @@ def test_end_to_end_run_writes_one_row_per_model_strategy_fold(finished_run):
         arms = results[results.model == model].groupby("strategy").accuracy.mean()
         assert entry["inflation"]["mean"] == pytest.approx(arms["leaky"] - arms["grouped"])
     closing = (finished_run / "stdout").read_text().strip().splitlines()
-    assert closing[-1] == f"results: {finished_run}"
+    assert closing[-1].startswith(f"results: {finished_run}  report: {finished_run / 'report.html'}")
     assert any(line.startswith("CustomCNN: accuracy grouped") for line in closing)
     for name in ("config.json", "manifests/grouped.csv", "manifests/leaky.csv", "optuna.db", "data_summary.json"):
         assert (finished_run / name).is_file()
@@ -169,7 +126,7 @@ def test_rerun_of_a_finished_run_redoes_nothing_and_another_config_is_refused(fi
     out = finished_run.parent
     again = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.strip().splitlines()[-1] == f"results: {finished_run}"
+    assert again.stdout.strip().splitlines()[-1].startswith(f"results: {finished_run} ")
     assert all(path.read_bytes() == content for path, content in records.items())
     refused = subprocess.run(
         run_command(tiny_demo, out, "--seed", "5"), cwd=ROOT, capture_output=True, text=True, timeout=300

@@ -1,0 +1,209 @@
+"""Run directory -> report.html (self-contained: figures and thumbnails embedded) and summary.md."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from benchmark import interrupt
+from benchmark.atomic import atomic_write_text
+from benchmark.interrupt import checkpoint
+from benchmark.summary import format_p, inflation_sentence
+from reports import figures
+from reports.rundir import STRATEGY_ORDER, RunDirectory, read_run_directory
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]:
+    run = read_run_directory(run_dir, storage)
+    html_path, markdown_path = run.path / "report.html", run.path / "summary.md"
+    atomic_write_text(html_path, render_html(run))
+    checkpoint("report")
+    interrupt.check()
+    atomic_write_text(markdown_path, render_markdown(run))
+    return html_path, markdown_path
+
+
+def render_html(run: RunDirectory) -> str:
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    environment.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    environment.filters["num"] = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"
+    return environment.get_template("report.html.j2").render(**report_context(run))
+
+
+def report_context(run: RunDirectory) -> dict[str, Any]:
+    results = run.results
+    return {
+        "run": run,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "headline": headline_rows(run),
+        "fold_figure": _data_uri(figures.fold_accuracy(results, run.summary, run.models)),
+        "models": [model_section(run, model) for model in run.models],
+        "data": data_section(run),
+        "reproducibility": reproducibility_section(run),
+    }
+
+
+def headline_rows(run: RunDirectory) -> list[dict[str, Any]]:
+    rows = []
+    for model in run.models:
+        entry = run.summary["models"][model]
+        inflation = entry.get("inflation")
+        rows.append(
+            {
+                "model": model,
+                "grouped": entry.get("grouped", {}).get("accuracy"),
+                "leaky": entry.get("leaky", {}).get("accuracy"),
+                "inflation": inflation,
+                "p_text": format_p(inflation["p_value"]) if inflation else "",
+                "sentence": inflation_sentence(model, entry),
+            }
+        )
+    return rows
+
+
+def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
+    records = [r for r in run.records if r["model"] == model]
+    class_names = records[0]["per_class_f1"].keys() if records else run.class_names
+    class_names = list(class_names)
+    section: dict[str, Any] = {"name": model, "anchor": model.lower()}
+    grouped = [r for r in records if r["strategy"] == "grouped"] or records
+    matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in grouped], axis=0)
+    strategy = grouped[0]["strategy"] if grouped else "grouped"
+    section["confusion"] = _data_uri(
+        figures.confusion_matrix(matrix, class_names, f"{model}: {strategy} folds, summed over {len(grouped)} folds")
+    )
+    f1 = pd.DataFrame(
+        {
+            s: pd.DataFrame([r["per_class_f1"] for r in records if r["strategy"] == s]).mean()
+            for s in STRATEGY_ORDER
+            if any(r["strategy"] == s for r in records)
+        }
+    ).reindex(class_names)
+    section["f1"] = _data_uri(figures.per_class_f1(f1, f"{model}: per-class F1"))
+    trials = run.trials[run.trials.model == model]
+    section["history"] = (
+        _data_uri(figures.optimization_history(trials, f"{model}: Optuna trials per outer fold"))
+        if (trials.state == "COMPLETE").any()
+        else None
+    )
+    importances = run.importances[run.importances.model == model]
+    if not importances.empty:
+        table = importances.pivot_table(index="parameter", columns="strategy", values="importance", aggfunc="mean")
+        table = table[[s for s in STRATEGY_ORDER if s in table.columns]].fillna(0.0)
+        section["importances"] = _data_uri(figures.importances(table, f"{model}: hyperparameter importance"))
+    else:
+        section["importances"] = None
+    section["trial_counts"] = trials.state.value_counts().to_dict()
+    section["best_params"] = best_params_table(records)
+    return section
+
+
+def best_params_table(records: list[dict[str, Any]]) -> dict[str, Any]:
+    names = sorted({k for r in records for k in r["best_params"]})
+    rows = [
+        {
+            "strategy": r["strategy"],
+            "fold": r["fold"],
+            "accuracy": r["accuracy"],
+            "inner": r.get("best_inner_accuracy"),
+            "trials": f"{r['n_trials']} ({r['n_pruned']} pruned)",
+            "values": [_short(r["best_params"].get(name)) for name in names],
+        }
+        for r in records
+    ]
+    return {"names": names, "rows": rows}
+
+
+def data_section(run: RunDirectory) -> dict[str, Any]:
+    data = run.data
+    thumbnails = {
+        label: [_data_uri(p.read_bytes(), "image/jpeg") for p in paths] for label, paths in run.thumbnails.items()
+    }
+    return {
+        "summary": data,
+        "counts_figure": _data_uri(figures.class_counts(data["images_per_class"], data["groups_per_class"])),
+        "frames_figure": (
+            _data_uri(figures.frames_per_video(data["videos_by_frame_count"]))
+            if data.get("videos_by_frame_count")
+            else None
+        ),
+        "thumbnails": thumbnails,
+        "manifests": [p.relative_to(run.path).as_posix() for p in run.manifests()],
+        "splits": run.splits,
+    }
+
+
+def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
+    results = run.results
+    durations = (
+        results.groupby(["model", "strategy"], sort=False)[["tune_s", "train_s", "evaluate_s"]].sum().reset_index()
+    )
+    environment = dict(run.environment)
+    versions = environment.pop("versions", {})
+    return {
+        "config": {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in sorted(run.config.items())},
+        "seed": run.config.get("seed"),
+        "versions": versions,
+        "machine": environment,
+        "durations": durations.to_dict("records"),
+        "invocations": run.timings,
+        "total_wall_s": sum(t.get("wall_s", 0) for t in run.timings),
+    }
+
+
+def render_markdown(run: RunDirectory) -> str:
+    """The headline for terminals and CI logs: one table and the plain sentences."""
+    lines = [
+        f"# workout-bench: {run.run_id}",
+        "",
+        f"Data: `{run.data['data_dir']}`: {run.data['n_images']} images, {run.data['n_classes']} classes, "
+        f"{run.data['n_groups']} groups. {run.summary['folds']} outer folds, {run.summary['trials']} Optuna "
+        f"trials per fold, seed {run.summary['seed']}.",
+        "",
+        "| model | grouped accuracy (95% CI) | leaky accuracy (95% CI) | inflation, points (95% CI) | p |",
+        "|---|---|---|---|---|",
+    ]
+    for row in headline_rows(run):
+        inflation = row["inflation"]
+        lines.append(
+            f"| {row['model']} | {_interval(row['grouped'])} | {_interval(row['leaky'])} | "
+            + (
+                f"{100 * inflation['mean']:+.1f} [{100 * inflation['ci95'][0]:+.1f}, {100 * inflation['ci95'][1]:+.1f}]"
+                f" | {row['p_text']} |"
+                if inflation
+                else "– | – |"
+            )
+        )
+    lines += ["", *[f"- {row['sentence']}" for row in headline_rows(run)], ""]
+    lines.append(
+        "CIs and p use the Nadeau-Bengio corrected variance of a k-fold mean (folds share training data). "
+        "Full report: `report.html`."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _interval(accuracy: dict[str, Any] | None) -> str:
+    if not accuracy:
+        return "–"
+    return f"{100 * accuracy['mean']:.1f}% [{100 * accuracy['ci95'][0]:.1f}, {100 * accuracy['ci95'][1]:.1f}]"
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,0 +1,169 @@
+"""The report's figures: matplotlib, rendered to PNG bytes that the HTML embeds."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+COLORS = {"grouped": "#1f6fb4", "leaky": "#d9480f"}
+DPI = 110
+
+
+def to_png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def fold_accuracy(results: pd.DataFrame, summary: dict, models: Sequence[str]) -> bytes:
+    """Per model: a box and the fold dots of each strategy, with the mean and its corrected 95% CI."""
+    figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False, sharey=True)
+    rng = np.random.default_rng(0)  # jitter only, fixed so the figure is the same every rebuild
+    for ax, model in zip(axes[0], models):
+        strategies = [s for s in COLORS if s in summary["models"][model]]
+        for x, strategy in enumerate(strategies):
+            scores = results.loc[(results.model == model) & (results.strategy == strategy), "accuracy"].to_numpy()
+            ax.boxplot([scores], positions=[x], widths=0.5, showfliers=False, medianprops={"color": "#555"})
+            ax.scatter(x + rng.uniform(-0.12, 0.12, len(scores)), scores, color=COLORS[strategy], zorder=3, s=28)
+            acc = summary["models"][model][strategy]["accuracy"]
+            ax.errorbar(
+                x + 0.33,
+                acc["mean"],
+                yerr=[[acc["mean"] - acc["ci95"][0]], [acc["ci95"][1] - acc["mean"]]],
+                fmt="D",
+                color="black",
+                capsize=4,
+                markersize=5,
+            )
+        ax.set_xticks(range(len(strategies)), strategies)
+        ax.set_title(model)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy per outer fold")
+    figure.text(0.5, -0.02, "dots: folds; box: quartiles; diamond: mean with corrected 95% CI", ha="center", size=8)
+    return to_png(figure)
+
+
+def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
+    """Row-normalised: each row is what one true class was predicted as."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    normalized = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
+    n = len(class_names)
+    size = max(5.0, 0.36 * n + 2)
+    figure, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    for i, j in zip(*np.nonzero(normalized >= 0.1)):
+        value = normalized[i, j]
+        ax.text(
+            j,
+            i,
+            f"{value:.1f}".lstrip("0") if value < 1 else "1",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if value > 0.6 else "black",
+        )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="share of the true class")
+    return to_png(figure)
+
+
+def per_class_f1(f1: pd.DataFrame, title: str) -> bytes:
+    """f1: index = class names, columns = strategies, values = mean F1 over folds."""
+    n = len(f1)
+    figure, ax = plt.subplots(figsize=(7.5, 0.28 * n + 1.2))
+    height = 0.8 / max(1, len(f1.columns))
+    for k, strategy in enumerate(f1.columns):
+        ax.barh(np.arange(n) + k * height, f1[strategy], height=height, color=COLORS.get(strategy), label=strategy)
+    ax.set_yticks(np.arange(n) + height * (len(f1.columns) - 1) / 2, f1.index, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1 (mean over outer folds)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return to_png(figure)
+
+
+def optimization_history(trials: pd.DataFrame, title: str) -> bytes:
+    """Inner-CV accuracy of every finished trial, and the best so far per outer fold's study."""
+    figure, ax = plt.subplots(figsize=(7.5, 3.4))
+    for (strategy, _fold), study in trials.groupby(["strategy", "fold"], sort=True):
+        done = study[study.state == "COMPLETE"].sort_values("number")
+        if done.empty:
+            continue
+        color = COLORS.get(strategy, "gray")
+        ax.scatter(done.number, done.value, color=color, s=14, alpha=0.6)
+        ax.step(done.number, done.value.cummax(), where="post", color=color, alpha=0.8, linewidth=1)
+    for strategy, color in COLORS.items():
+        if strategy in set(trials.strategy):
+            ax.plot([], [], color=color, label=f"{strategy} (one line per outer fold: best so far)")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("inner-CV accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return to_png(figure)
+
+
+def importances(table: pd.DataFrame, title: str) -> bytes:
+    """table: index = parameter, columns = strategies, values = mean fANOVA importance over folds."""
+    table = table.sort_values(table.columns[0])
+    figure, ax = plt.subplots(figsize=(7.5, 0.35 * len(table) + 1.2))
+    height = 0.8 / max(1, len(table.columns))
+    for k, strategy in enumerate(table.columns):
+        ax.barh(
+            np.arange(len(table)) + k * height,
+            table[strategy],
+            height=height,
+            color=COLORS.get(strategy),
+            label=strategy,
+        )
+    ax.set_yticks(np.arange(len(table)) + height * (len(table.columns) - 1) / 2, table.index, fontsize=9)
+    ax.set_xlabel("importance (fANOVA, mean over outer folds)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return to_png(figure)
+
+
+def class_counts(images_per_class: dict[str, int], groups_per_class: dict[str, int]) -> bytes:
+    names = sorted(images_per_class)
+    figure, axes = plt.subplots(1, 2, figsize=(9, 0.25 * len(names) + 1.4), sharey=True)
+    y = np.arange(len(names))
+    axes[0].barh(y, [images_per_class[n] for n in names], color="#555")
+    axes[0].set_title("images per class")
+    axes[1].barh(y, [groups_per_class.get(n, 0) for n in names], color=COLORS["grouped"])
+    axes[1].set_title("groups (videos + single images) per class")
+    axes[0].set_yticks(y, names, fontsize=8)
+    axes[0].invert_yaxis()
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    return to_png(figure)
+
+
+def frames_per_video(videos_by_frame_count: dict[str, int]) -> bytes:
+    counts = sorted((int(k), v) for k, v in videos_by_frame_count.items())
+    figure, ax = plt.subplots(figsize=(7.5, 2.8))
+    if counts:
+        ax.bar([c for c, _ in counts], [v for _, v in counts], color="#555", width=0.8)
+    ax.set_xlabel("frames per video")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("videos")
+    ax.set_title("How many frames each source video contributes")
+    ax.grid(axis="y", alpha=0.3)
+    return to_png(figure)

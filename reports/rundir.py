@@ -1,0 +1,165 @@
+"""Read a finished run directory into plain frames and dicts: the report's only input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.errors import BenchmarkError
+
+STRATEGY_ORDER = ("grouped", "leaky")
+
+
+class ReportError(BenchmarkError):
+    """The run directory cannot be reported on (missing or unfinished); one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    data: dict[str, Any]
+    splits: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+    environment: dict[str, Any]
+    timings: list[dict[str, Any]]
+    thumbnails: dict[str, list[Path]]
+    trials: pd.DataFrame = field(repr=False)
+    importances: pd.DataFrame = field(repr=False)
+    trials_note: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.get("run_id", self.path.name)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.summary["models"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted(self.data["images_per_class"])
+
+    @property
+    def results(self) -> pd.DataFrame:
+        columns = ["model", "strategy", "fold", "accuracy", "balanced_accuracy", "macro_f1", "n_train", "n_test"]
+        columns += ["n_trials", "n_pruned", "best_inner_accuracy", "tune_s", "train_s", "evaluate_s"]
+        return pd.DataFrame([{k: r[k] for k in columns} for r in self.records], columns=columns)
+
+    def manifests(self) -> list[Path]:
+        return sorted((self.path / "manifests").glob("*.csv"))
+
+
+def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirectory:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(f"run directory not found: {run_dir}")
+    summary_file = run_dir / "summary.json"
+    if not summary_file.is_file():
+        raise ReportError(f"{run_dir} has no summary.json: the run has not finished (run the same command to go on)")
+    records = [_read_json(p) for p in sorted((run_dir / "folds").rglob("fold*.json"))]
+    records.sort(key=lambda r: (r["model"], STRATEGY_ORDER.index(r["strategy"]), r["fold"]))
+    environment = _read_json(run_dir / "environment.json", {})
+    config = _read_json(run_dir / "config.json", {})
+    trials, importances, note = read_trials(
+        run_dir, records, storage or environment.get("storage"), config.get("seed", 0)
+    )
+    return RunDirectory(
+        path=run_dir,
+        config=config,
+        summary=_read_json(summary_file),
+        data=_read_json(run_dir / "data_summary.json"),
+        splits=_read_json(run_dir / "splits.json", []),
+        records=records,
+        environment=environment,
+        timings=_read_json(run_dir / "timings.json", []),
+        thumbnails=_thumbnails(run_dir / "thumbnails"),
+        trials=trials,
+        importances=importances,
+        trials_note=note,
+    )
+
+
+TRIAL_COLUMNS = ["model", "strategy", "fold", "number", "state", "value", "params", "duration_s"]
+IMPORTANCE_COLUMNS = ["model", "strategy", "fold", "parameter", "importance"]
+
+
+def read_trials(
+    run_dir: Path, records: list[dict[str, Any]], storage: str | None, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Every trial of every fold's study, and its fANOVA parameter importances (seeded).
+
+    The run's own SQLite file wins over a recorded URL, so a moved run directory still reports.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    local = run_dir / "optuna.db"
+    url = f"sqlite:///{local.resolve()}" if local.is_file() else storage
+    empty = pd.DataFrame(columns=TRIAL_COLUMNS), pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+    if not url:
+        return *empty, "no Optuna storage recorded for this run"
+    rows, importance_rows = [], []
+    try:
+        for record in records:
+            study = optuna.load_study(study_name=record["study"], storage=url)
+            for parameter, value in _importances(study, seed).items():
+                importance_rows.append(
+                    {
+                        **{k: record[k] for k in ("model", "strategy", "fold")},
+                        "parameter": parameter,
+                        "importance": value,
+                    }
+                )
+            for trial in study.trials:
+                duration = trial.duration.total_seconds() if trial.duration else None
+                rows.append(
+                    {
+                        "model": record["model"],
+                        "strategy": record["strategy"],
+                        "fold": record["fold"],
+                        "number": trial.number,
+                        "state": trial.state.name,
+                        "value": trial.value,
+                        "params": trial.params,
+                        "duration_s": duration,
+                    }
+                )
+    except Exception as error:  # noqa: BLE001 - an unreachable server must not cost the rest of the report
+        return *empty, f"Optuna storage not readable ({type(error).__name__}): {error}"
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS), pd.DataFrame(importance_rows, columns=IMPORTANCE_COLUMNS), ""
+
+
+def _importances(study: Any, seed: int) -> dict[str, float]:
+    """fANOVA needs at least two finished trials that differ; fewer gives no importances, not an error."""
+    import optuna
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        return {}
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError):
+        return {}
+
+
+def _thumbnails(folder: Path) -> dict[str, list[Path]]:
+    index = _read_json(folder / "index.json", {})
+    return {label: [folder / name for name in names if (folder / name).is_file()] for label, names in index.items()}
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    if not path.is_file():
+        if default is None:
+            raise ReportError(f"missing {path}: not a complete run directory")
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ReportError(f"{path} is not valid JSON ({error})") from None
