@@ -48,6 +48,9 @@ FILE_PREFIXES: dict[str, str] = {
 }
 
 
+GROUP_SOURCES = ("names", "infer")
+
+
 @dataclass(frozen=True)
 class Config:
     # --- the one-line model switch (what `fit` trains) and what `run` compares ---
@@ -84,6 +87,19 @@ class Config:
     video_pattern: str = r"_(?P<video>[0-9]+?)(?P<frame>[0-9]{5})$"
     # Single web images (plank_g3): each is its own group, counted apart from unmatched names.
     single_image_pattern: str = r"_g(?P<image>[0-9]+)$"
+
+    # Where groups come from: "names" (the patterns above) or "infer" (near-duplicate clusters in the
+    # pixels, for datasets whose names carry no video id; see the audit thresholds below).
+    groups: str = "names"  # one of GROUP_SOURCES
+
+    # --- leakage audit (python -m benchmark audit, and a section of every run's report) ---
+    # Two images are near-duplicates when their 64-bit pHashes differ in at most this many bits...
+    audit_phash_max_distance: int = 6
+    # ...or the cosine similarity of their frozen Lite0 embeddings is at least this. Calibrated on the
+    # demo (frames of one video: 5th percentile 0.91, other videos: max 0.906) and on the real sample
+    # (distinct videos: max 0.908 cosine, min 8 bits), so neither flags a distinct video there.
+    audit_cosine_min: float = 0.93
+    audit_in_run: bool = True
 
     # --- splits ---
     seed: int = 42

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from benchmark import interrupt, pipeline
-from benchmark.dataset import load_dataset
+from benchmark.dataset import load_dataset, print_summary
 from benchmark.demo import generate_demo_data
 from benchmark.download import download_dataset, install_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.summary import headline, inflation_sentence
-from config import DEFAULT, DEMO_SCALES, Config
+from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config
 from models.errors import ModelError
 from models.learners import MODEL_NAMES
-from splits import STRATEGIES, SplitError
+from splits import STRATEGIES, SplitError, read_manifest
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -38,12 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
     run.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=f"default: {' '.join(DEFAULT.models)}")
     run.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
+    _groups_option(run)
     run.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
     run.add_argument("--n-jobs", type=int, default=1, help="outer folds run in parallel (joblib processes)")
     run.add_argument("--timeout", type=float, help="seconds of tuning per outer fold (Optuna's timeout)")
     _set_option(run)
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+
+    audit = commands.add_parser("audit", help="near-duplicate images across the splits (pHash + backbone embeddings)")
+    _data_options(audit, required=True)
+    audit.add_argument("--manifest", type=Path, help="audit this manifest's folds (default: both strategies' folds)")
+    audit.add_argument("--folds", type=int, help=f"number of folds when no manifest is given (default {DEFAULT.folds})")
+    _groups_option(audit)
+    audit.add_argument("--json", action="store_true", help="print one JSON object: per strategy near_duplicate_share")
+    _set_option(audit)
 
     report = commands.add_parser("report", help="rebuild report.html and summary.md from a run directory")
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     splits.add_argument("--folds", type=int, help=f"number of folds (default {DEFAULT.folds})")
     splits.add_argument("--strategy", choices=STRATEGIES, required=True)
     splits.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+    _groups_option(splits)
 
     fit = commands.add_parser("fit", help="tune (with grouped inner folds) and train a final model on all of DIR")
     _data_options(fit, required=False)
@@ -104,6 +114,14 @@ def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
 
+def _groups_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--groups",
+        choices=GROUP_SOURCES,
+        help="names: video ids from file names (default); infer: near-duplicate clusters found in the pixels",
+    )
+
+
 def _set_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -136,15 +154,35 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 def config_from(args: argparse.Namespace) -> Config:
     base = DEFAULT.replace(**parse_overrides(getattr(args, "set", [])))
-    return base.replace(
-        seed=getattr(args, "seed", None),
-        folds=getattr(args, "folds", None),
-        strict=getattr(args, "strict", None),
-        strategies=tuple(args.strategies) if getattr(args, "strategies", None) else None,
-        models=tuple(args.models) if getattr(args, "models", None) else None,
-        trials=getattr(args, "trials", None),
-        runs_dir=getattr(args, "out", None) if args.command == "run" else None,
+    return checked(
+        base.replace(
+            seed=getattr(args, "seed", None),
+            folds=getattr(args, "folds", None),
+            strict=getattr(args, "strict", None),
+            strategies=tuple(args.strategies) if getattr(args, "strategies", None) else None,
+            models=tuple(args.models) if getattr(args, "models", None) else None,
+            trials=getattr(args, "trials", None),
+            groups=getattr(args, "groups", None),
+            runs_dir=getattr(args, "out", None) if args.command == "run" else None,
+        )
     )
+
+
+def checked(config: Config) -> Config:
+    """Options that would otherwise fail deep inside a run, refused before any work starts."""
+    unknown = [m for m in (*config.models, config.model_name) if m not in MODEL_NAMES]
+    if unknown:
+        raise BenchmarkError(f"unknown model {unknown[0]!r}: choose from {', '.join(MODEL_NAMES)}")
+    if config.groups not in GROUP_SOURCES:
+        raise BenchmarkError(f"unknown group source {config.groups!r}: choose from {', '.join(GROUP_SOURCES)}")
+    strategies = [s for s in config.strategies if s not in STRATEGIES]
+    if strategies or not config.strategies:
+        raise BenchmarkError(f"unknown split strategy {strategies[:1]}: choose from {', '.join(STRATEGIES)}")
+    for name, least in (("folds", 2), ("inner_folds", 2), ("trials", 0), ("scan_workers", 1)):
+        if getattr(config, name) < least:
+            label = f"--{name}" if name in ("folds", "trials") else f"--set {name}"
+            raise BenchmarkError(f"{label} must be at least {least}, got {getattr(config, name)}")
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +212,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         for model, entry in summary["models"].items():
             print(inflation_sentence(model, entry))
         print(f"results: {run_dir}  report: {run_dir / 'report.html'}  summary: {run_dir / 'summary.md'}")
+    elif args.command == "audit":
+        from benchmark import audit
+
+        dataset, agreement = pipeline.load_grouped(config, args.data)
+        print_summary(dataset.summary())
+        if args.manifest:
+            folds = audit.folds_from_manifest(dataset, read_manifest(args.manifest), args.manifest)
+        else:
+            folds = {strategy: pipeline.fold_assignment(dataset, strategy, config) for strategy in config.strategies}
+        summary, _ = audit.audit(dataset, config, folds)
+        if agreement is not None:
+            summary = {**summary, "inferred_groups": agreement} if args.json else summary
+        if args.json:
+            print(json.dumps(summary, indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(audit.audit_lines(summary)))
     elif args.command == "report":
         from reports import build_report
 

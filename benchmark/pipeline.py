@@ -24,7 +24,7 @@ from benchmark.demo import GENERATOR_VERSION, generate_demo_data
 from benchmark.environment import machine, now, package_versions, redact_url
 from benchmark.errors import BenchmarkError
 from benchmark.summary import results_frame, summarize
-from benchmark.thumbnails import write_thumbnails
+from benchmark.thumbnails import write_thumbnail, write_thumbnails
 from benchmark.tune import study_storage_url
 from config import DEFAULT, DEMO_RUN_OVERRIDES, Config
 from reports import build_report
@@ -33,6 +33,7 @@ from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_fra
 __all__ = ["load", "resolve_data_dir", "run", "summary_lines", "write_split"]
 
 DEMO_STAMP = ".workout-bench-demo.json"
+PAIRS_IN_REPORT = 3
 
 
 def resolve_data_dir(config: Config, data: Path | None) -> Path:
@@ -62,7 +63,28 @@ def ensure_demo_data(config: Config) -> Path:
 
 
 def load(config: Config, data: Path | None) -> Dataset:
-    return load_dataset(resolve_data_dir(config, data), config)
+    return load_grouped(config, data)[0]
+
+
+def load_grouped(config: Config, data: Path | None) -> tuple[Dataset, dict[str, Any] | None]:
+    """The scanned dataset with its groups: from file names, or (`groups = "infer"`) from the pixels."""
+    dataset = load_dataset(resolve_data_dir(config, data), config)
+    if config.groups == "names":
+        return dataset, None
+    from benchmark.audit import with_inferred_groups
+
+    dataset, agreement = with_inferred_groups(dataset, config)
+    ari = agreement["adjusted_rand_index"]
+    print(
+        f"groups inferred from pixels: {agreement['groups']} groups; agreement with file-name videos: "
+        + (
+            f"adjusted Rand index {ari:.3f} over {agreement['images_compared']} frames"
+            if ari is not None
+            else "no video ids"
+        ),
+        file=sys.stderr,
+    )
+    return dataset, agreement
 
 
 def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarray:
@@ -119,7 +141,7 @@ def run(
         )
         print(f"demo run budget (config.DEMO_RUN_OVERRIDES): {DEMO_RUN_OVERRIDES}", file=sys.stderr)
     clock = StageClock()
-    dataset = load(config, data)
+    dataset, agreement = load_grouped(config, data)
     summary = dataset.summary()
     print_summary(summary)
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
@@ -138,6 +160,8 @@ def run(
         atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", manifest_csv(manifest))
         statistics.extend(split_statistics(dataset, strategy, folds[strategy]))
     atomic_write_text(run_dir / "splits.json", json.dumps(statistics, indent=2) + "\n")
+    if agreement is not None:
+        _write_json(run_dir / "groups.json", {"source": "inferred from pixels", **agreement})
     for strategy in config.strategies:
         rows = [r for r in statistics if r["strategy"] == strategy]
         share = np.mean([r["test_share_with_video_in_train"] for r in rows])
@@ -149,16 +173,20 @@ def run(
 
     clock.lap("splits")
     images = dataset.images
+    keys = content_keys([dataset.root / p for p in images["path"]], config.scan_workers)
+    clock.lap("hashing")
+    if config.audit_in_run:
+        write_audit(run_dir, dataset, config, folds, keys)
+        clock.lap("audit")
     run_data = RunData(
         root=dataset.root,
         paths=images["path"].tolist(),
         labels=images["label"].tolist(),
         groups=images["group"].tolist(),
-        keys=content_keys([dataset.root / p for p in images["path"]], config.scan_workers),
+        keys=keys,
         class_names=dataset.class_names,
         folds={strategy: array.tolist() for strategy, array in folds.items()},
     )
-    clock.lap("hashing")
     run_folds(config, run_data, run_dir, storage, n_jobs, timeout)
     clock.lap("folds")
     results = results_frame(load_fold_records(run_dir))
@@ -178,6 +206,22 @@ def run(
     clock.lap("report")
     _record_invocation(run_dir, clock, replace_last=True)
     return run_dir, run_summary
+
+
+def write_audit(run_dir: Path, dataset: Dataset, config: Config, folds: dict[str, np.ndarray], keys: list[str]) -> None:
+    """audit.json and side-by-side thumbnails of the worst pairs, for the report's leakage section."""
+    from benchmark.audit import audit, audit_lines
+
+    summary, _ = audit(dataset, config, folds, keys)
+    for strategy, entry in summary.items():
+        for n, pair in enumerate(entry["worst_pairs"][:PAIRS_IN_REPORT]):
+            for side in ("test", "train"):
+                name = f"{strategy}-{n}-{side}.jpg"
+                write_thumbnail(dataset.root / pair[side], run_dir / "audit" / name)
+                pair[f"{side}_thumbnail"] = f"audit/{name}"
+    _write_json(run_dir / "audit.json", summary)
+    for line in audit_lines(summary)[: len(summary) + 1]:
+        print(f"audit: {line}", file=sys.stderr)
 
 
 class StageClock:

@@ -37,6 +37,14 @@ def write_thumbnails(images: pd.DataFrame, root: Path, out_dir: Path) -> dict[st
     return index
 
 
+def write_thumbnail(source: Path, target: Path) -> None:
+    """One thumbnail; a file that no longer decodes is skipped (the report shows its name instead)."""
+    try:
+        atomic_write_bytes(target, _thumbnail_jpeg(source))
+    except (BadImageError, OSError):
+        return
+
+
 def _thumbnail_jpeg(path: Path) -> bytes:
     image = load_rgb(path)
     width = max(1, round(image.width * THUMBNAIL_HEIGHT / image.height))

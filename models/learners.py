@@ -309,3 +309,13 @@ class EfficientNetLearner:
         self._build_backbone()
         outputs = self.head[2](self.head[1](self.head[0](self.backbone.output)))
         return keras.Model(self.backbone.input, outputs, name=f"{self.name.lower()}_classifier")
+
+
+def backbone_embeddings(source: ImageSource, cache_dir: Path, name: str = "EfficientNetLite0") -> np.ndarray:
+    """(n_images, width) float32: the frozen ImageNet backbone's pooled output of each centre crop.
+
+    The same cached activations the EfficientNet learner trains its head on, so an audit before a
+    run (or a run after an audit) computes them once.
+    """
+    learner = EfficientNetLearner(name, {}, 0, 0, cache_dir, max_unfrozen_blocks=0)
+    return learner._features(source)["pooled-center-plain"].astype(np.float32)

@@ -48,6 +48,7 @@ def report_context(run: RunDirectory) -> dict[str, Any]:
         "fold_figure": _data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
         "data": data_section(run),
+        "audit": audit_section(run),
         "reproducibility": reproducibility_section(run),
     }
 
@@ -140,6 +141,24 @@ def data_section(run: RunDirectory) -> dict[str, Any]:
         "manifests": [p.relative_to(run.path).as_posix() for p in run.manifests()],
         "splits": run.splits,
     }
+
+
+def audit_section(run: RunDirectory) -> dict[str, Any] | None:
+    """Shares per strategy and the worst pairs as thumbnails; None when the run had no audit."""
+    if not run.audit:
+        return None
+    strategies = []
+    for strategy, entry in run.audit.items():
+        pairs = []
+        for pair in entry["worst_pairs"]:
+            images = {}
+            for side in ("test", "train"):
+                thumbnail = run.path / pair.get(f"{side}_thumbnail", "missing")
+                images[side] = _data_uri(thumbnail.read_bytes(), "image/jpeg") if thumbnail.is_file() else None
+            if images["test"] and images["train"]:
+                pairs.append({**pair, "images": images})
+        strategies.append({"name": strategy, **entry, "pairs": pairs})
+    return {"strategies": strategies, "groups": run.groups}
 
 
 def reproducibility_section(run: RunDirectory) -> dict[str, Any]:

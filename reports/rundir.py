@@ -29,6 +29,8 @@ class RunDirectory:
     environment: dict[str, Any]
     timings: list[dict[str, Any]]
     thumbnails: dict[str, list[Path]]
+    audit: dict[str, Any]
+    groups: dict[str, Any]
     trials: pd.DataFrame = field(repr=False)
     importances: pd.DataFrame = field(repr=False)
     trials_note: str = ""
@@ -79,6 +81,8 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         environment=environment,
         timings=_read_json(run_dir / "timings.json", []),
         thumbnails=_thumbnails(run_dir / "thumbnails"),
+        audit=_read_json(run_dir / "audit.json", {}),
+        groups=_read_json(run_dir / "groups.json", {}),
         trials=trials,
         importances=importances,
         trials_note=note,

@@ -26,13 +26,17 @@ def report_command(*args: str) -> subprocess.CompletedProcess:
 
 def test_run_writes_a_self_contained_report_with_every_section(finished_run):
     html = (finished_run / "report.html").read_text(encoding="utf-8")
-    for section in ("headline", "folds", "classes", "tuning", "data", "reproducibility"):
+    for section in ("headline", "folds", "classes", "tuning", "data", "audit", "reproducibility"):
         assert f'<section id="{section}">' in html
     order = [html.index(f'<section id="{s}">') for s in ("headline", "folds", "classes", "tuning", "data")]
     assert order == sorted(order)
     sources = re.findall(r'<img[^>]* src="([^"]+)"', html)
-    # fold figure, per model (2) confusion + F1 + history + importances, class counts, frames per video, thumbnails
-    assert len(sources) >= 1 + 2 * 4 + 2 + 22
+    # fold figure, per model (2) confusion + F1 + history + importances, class counts, frames per video,
+    # thumbnails, and the leakage audit's pairs (2 images each, 3 pairs per strategy)
+    assert len(sources) >= 1 + 2 * 4 + 2 + 22 + 2 * 2 * 3
+    audit = json.loads((finished_run / "audit.json").read_text())
+    assert audit["leaky"]["near_duplicate_share"] > audit["grouped"]["near_duplicate_share"]
+    assert f"{100 * audit['leaky']['near_duplicate_share']:.1f}%" in html
     assert all(src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for src in sources)
     assert not re.search(r'(src|href)="(https?:)?//', html), "the report must open with no network"
     for name in ("grouped.csv", "leaky.csv"):
@@ -119,7 +123,7 @@ def test_report_renders_in_headless_chromium(finished_run, browser):
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) >= 1 + 2 * 4 + 2 + 22
+    assert len(images) >= 1 + 2 * 4 + 2 + 22 + 2 * 2 * 3
     broken = [alt for alt, complete, width, height in images if not (complete and width > 0 and height > 0)]
     assert not broken, f"figures that did not load: {broken}"
     errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]

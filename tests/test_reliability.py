@@ -1,0 +1,297 @@
+"""What real datasets and machines do to a harness: bad files, bad options, kills, stale caches, reruns."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from PIL import Image
+
+from benchmark.cache import ArrayCache, cache_usage, content_key, load_pixels
+from models.preprocess import Preprocess
+from runs import ROOT, run_command
+
+# Each bad file and a fragment of the reason its one line must give.
+BAD = {
+    "squat/zero bytes_100001.jpg": "0 bytes",
+    "squat/truncated_100001.jpg": "truncated",
+    "plank/text_100001.jpg": "not an image",
+    "plank/saved page_100001.png": "not an image",
+}
+# Valid files in odd formats: used like any other image.
+ODD = [
+    "bench press/cmyk_7700001.jpg",
+    "deadlift/sixteen bit_7700001.png",
+    "hip thrust/alpha_7700001.png",
+    "lat pulldown/grayscale_7700001.jpg",
+    "pull up/palette gif_7700001.jpg",
+    "push up/exif rotated_7700001.jpg",
+    "leg raises/huge_7700001.jpg",
+    "shoulder press/Übung mit Leerzeichen ñ_7700001.jpg",
+]
+FAST = ["--set", "custom_cnn_input_size=32", "--set", "inner_folds=2"]
+
+
+def benchmark(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def one_line_each(stderr: str, paths) -> None:
+    lines = stderr.splitlines()
+    for path in paths:
+        hits = [line for line in lines if path in line]
+        assert len(hits) == 1, f"{path!r} named in {len(hits)} lines"
+
+
+def assert_clean_error(done: subprocess.CompletedProcess, fragment: str) -> None:
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last, last
+
+
+def _save(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def messy(real_sample, tmp_path_factory) -> Path:
+    """The real sample plus every bad kind and every odd-but-valid kind, an empty class and a stray file."""
+    root = tmp_path_factory.mktemp("messy") / "data"
+    shutil.copytree(real_sample, root, ignore=shutil.ignore_patterns("README.md"))
+    photo_path = sorted((root / "squat").glob("*.jpg"))[0]
+    photo = Image.open(photo_path).convert("RGB")
+    files = {
+        BAD_KEYS[0]: b"",
+        BAD_KEYS[1]: photo_path.read_bytes()[: photo_path.stat().st_size // 3],
+        BAD_KEYS[2]: b"these are my training notes, not a picture\n",
+        BAD_KEYS[3]: b"<!DOCTYPE html><html><body><img src='squat.jpg'></body></html>\n",
+        ODD[0]: _save(photo.convert("CMYK"), "JPEG"),
+        ODD[1]: _save(Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257), "PNG"),
+        ODD[2]: _save(photo.convert("RGBA"), "PNG"),
+        ODD[3]: _save(photo.convert("L"), "JPEG"),
+        ODD[4]: _save(photo.convert("P", palette=Image.Palette.ADAPTIVE), "GIF"),
+        ODD[5]: _rotated(photo),
+        ODD[6]: _save(photo.resize((12000, 9000)), "JPEG", quality=60),
+        ODD[7]: photo_path.read_bytes(),
+    }
+    for relative, data in files.items():
+        (root / relative).write_bytes(data)
+    (root / "empty class").mkdir()
+    (root / "notes.txt").write_text("a stray file at the top level\n")
+    return root
+
+
+BAD_KEYS = list(BAD)
+
+
+def _rotated(photo: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    return _save(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif)
+
+
+def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy, tmp_path):
+    manifest = tmp_path / "m.csv"
+    splits = benchmark("splits", "--data", str(messy), "--folds", "5", "--strategy", "grouped", "--out", str(manifest))
+    assert splits.returncode == 0 and "Traceback" not in splits.stderr, splits.stderr[-2000:]
+    one_line_each(splits.stderr, BAD)
+    for path, reason in BAD.items():
+        assert reason in next(line for line in splits.stderr.splitlines() if path in line)
+    assert "empty class folder: empty class" in splits.stderr
+    paths = set(pd.read_csv(manifest, keep_default_na=False).path)
+    assert set(ODD) <= paths and not set(BAD) & paths and len(paths) == 110 + len(ODD)
+
+    model = tmp_path / "model"
+    fit = benchmark("fit", "--data", str(messy), "--model", "CustomCNN", "--out", str(model), *FAST)
+    assert fit.returncode == 0 and "Traceback" not in fit.stderr, fit.stderr[-2000:]
+    one_line_each(fit.stderr, BAD)
+    assert json.loads((model / "meta.json").read_text())["trained_on"]["n_images"] == 110 + len(ODD)
+
+    evaluate = benchmark("evaluate", "--model-dir", str(model), "--data", str(messy), "--json")
+    assert evaluate.returncode == 0 and "Traceback" not in evaluate.stderr, evaluate.stderr[-2000:]
+    one_line_each(evaluate.stderr, BAD)
+    assert json.loads(evaluate.stdout)["n_images"] == 110 + len(ODD)
+
+    folders = sorted({str(messy / p.split("/")[0]) for p in [*BAD, *ODD]})
+    predict = benchmark("predict", "--model-dir", str(model), *folders, "--csv", str(tmp_path / "p.csv"))
+    assert predict.returncode == 0 and "Traceback" not in predict.stderr, predict.stderr[-2000:]
+    one_line_each(predict.stderr, BAD)
+    predicted = set(pd.read_csv(tmp_path / "p.csv").path)
+    assert {str(messy / p) for p in ODD} <= predicted and not {str(messy / p) for p in BAD} & predicted
+
+    out = tmp_path / "runs"
+    run = benchmark(
+        "run", "--data", str(messy), "--folds", "2", "--trials", "1", "--models", "CustomCNN", "--out", str(out),
+        "--run-id", "messy", *FAST,
+    )  # fmt: skip
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    one_line_each(run.stderr, BAD)
+    summary = json.loads((out / "messy" / "data_summary.json").read_text())
+    assert {b["path"] for b in summary["bad_files"]} == set(BAD)
+    report = (out / "messy" / "report.html").read_text(encoding="utf-8")
+    assert all(path in report for path in BAD)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["splits", "--folds", "5", "--strategy", "grouped", "--out", "{tmp}/m.csv"],
+        ["fit", "--model", "CustomCNN", "--out", "{tmp}/model"],
+        ["run", "--folds", "2", "--trials", "1", "--out", "{tmp}/runs"],
+    ],
+    ids=["splits", "fit", "run"],
+)
+def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = benchmark(*args, "--data", str(messy), "--strict", timeout=300)
+    assert_clean_error(done, "bad image (--strict): ")
+    assert any(path in done.stderr.strip().splitlines()[-1] for path in BAD)
+    assert not list(tmp_path.iterdir()), "nothing may be written before the data is known good"
+
+
+def test_strict_evaluate_and_predict_stop_too(messy, real_sample, tmp_path):
+    model = tmp_path / "model"
+    fit = benchmark("fit", "--data", str(real_sample), "--model", "CustomCNN", "--out", str(model), *FAST)
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    assert_clean_error(benchmark("evaluate", "--model-dir", str(model), "--data", str(messy), "--strict"), "--strict")
+    done = benchmark("predict", "--model-dir", str(model), str(messy / "plank"), "--strict")
+    assert_clean_error(done, "bad image (--strict): ")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "--models", "ResNet"], "invalid choice: 'ResNet'"),
+        (["run", "--set", 'models=["ResNet"]'], "ResNet"),
+        (["fit", "--model", "ResNet", "--out", "{tmp}/m"], "ResNet"),
+        (["run", "--folds", "1"], "folds"),
+        (["run", "--folds", "6"], "fewer than --folds 6"),
+        (["run", "--data", "{tmp}/missing"], "not found"),
+        (["run", "--data", "{tmp}/empty"], "no images found"),
+        (["run", "--folds", "2", "--out", "/proc/workout-bench-runs"], "cannot write to"),
+        (["splits", "--strategy", "grouped", "--out", "/proc/x/m.csv"], "cannot write to"),
+        (["run", "--trials", "-1"], "--trials"),
+        (["run", "--set", "no_such_field=1"], "no_such_field"),
+    ],
+)
+def test_bad_configuration_is_one_line_exit_2(real_sample, tmp_path, args, fragment):
+    (tmp_path / "empty").mkdir()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--data" not in args:
+        args += ["--data", str(real_sample)]
+    assert_clean_error(benchmark(*args, timeout=300), fragment)
+
+
+def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp_path):
+    sub = tmp_path / "three"
+    for label in sorted(p.name for p in real_sample.iterdir() if p.is_dir())[:3]:
+        shutil.copytree(real_sample / label, sub / label)
+    model = tmp_path / "model"
+    assert benchmark("fit", "--data", str(sub), "--model", "CustomCNN", "--out", str(model), *FAST).returncode == 0
+    assert_clean_error(benchmark("evaluate", "--model-dir", str(model), "--data", str(real_sample)), "class")
+
+
+def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path):
+    """One run killed in decoding, mid-trial, mid-final-training and mid-report, resumed each time."""
+    command = run_command(tiny_demo, tmp_path, "--models", "CustomCNN", "--set", f"cache_dir={tmp_path / 'cache'}")
+    run_dir = tmp_path / "r"
+    storage = f"sqlite:///{run_dir / 'optuna.db'}"
+    kept_records: dict[Path, bytes] = {}
+    kept_trials: dict[str, list[dict]] = {}
+    for point, sig in (("decode", "SIGINT"), ("tune", "SIGTERM"), ("train", "SIGINT"), ("report", "SIGTERM")):
+        env = {**os.environ, "WORKOUT_BENCH_SIGNAL_AT": f"{point}:{sig}"}
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 130, f"{point}: {done.returncode} {done.stderr[-2000:]}"
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("interrupted: results written so far are kept")
+        for path, content in kept_records.items():
+            assert path.read_bytes() == content, f"{point}: a finished fold was redone"
+        trials = done_trials(storage) if (run_dir / "optuna.db").exists() else {}
+        for study, params in kept_trials.items():
+            assert trials[study][: len(params)] == params, f"{point}: a finished trial was lost"
+        assert all(len(params) <= 2 for params in trials.values()), f"{point}: more trials than the budget"
+        kept_records = {p: p.read_bytes() for p in (run_dir / "folds").rglob("fold*.json")}
+        kept_trials = trials
+        assert not list(run_dir.rglob("*.tmp")), f"{point}: a temporary file was left behind"
+        if point == "decode":
+            assert (run_dir / "config.json").is_file() and not any(kept_trials.values())
+        if point == "report":
+            assert len(kept_records) == 4 and (run_dir / "summary.json").is_file()
+            assert (run_dir / "report.html").is_file() and not (run_dir / "summary.md").exists()
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert all(path.read_bytes() == content for path, content in kept_records.items())
+    final = done_trials(storage)
+    assert len(final) == 4 and all(len(params) == 2 for params in final.values())
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()
+    assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
+
+
+def done_trials(storage: str) -> dict[str, list[dict]]:
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return {
+        s.study_name: [t.params for t in optuna.load_study(study_name=s.study_name, storage=storage).trials
+                       if t.state in done]
+        for s in optuna.get_all_study_summaries(storage)
+    }  # fmt: skip
+
+
+def test_cache_invalidates_exactly_what_changed_and_rebuilds_corrupted_entries(real_copy, tmp_path, monkeypatch):
+    import benchmark.cache as cache_module
+
+    decoded: list[str] = []
+    real_load = cache_module.load_rgb
+    monkeypatch.setattr(cache_module, "load_rgb", lambda path: decoded.append(path.name) or real_load(path))
+    spec, cache_dir = Preprocess(size=32), tmp_path / "cache"
+
+    def load_all() -> np.ndarray:
+        paths = sorted(real_copy.rglob("*.jpg"))
+        decoded.clear()
+        return load_pixels(paths, [content_key(p) for p in paths], spec, cache_dir, workers=1)
+
+    first = load_all()
+    assert len(decoded) == 110
+    assert np.array_equal(load_all(), first) and decoded == []  # all hits
+    edited = sorted((real_copy / "squat").glob("*.jpg"))[0]
+    Image.open(edited).convert("L").convert("RGB").save(edited, "JPEG")
+    added = real_copy / "plank" / "plank_9900001.jpg"
+    shutil.copy(sorted((real_copy / "squat").glob("*.jpg"))[1], added)
+    sorted((real_copy / "deadlift").glob("*.jpg"))[0].unlink()
+    load_all()
+    # The edited image is decoded again; the added one is a byte copy, so it shares its twin's entry.
+    assert decoded == [edited.name]
+
+    cache = ArrayCache(cache_dir, f"pixels/{spec.key()}")
+    key = content_key(added)
+    entry = bytearray(cache.path(key).read_bytes())
+    entry[200] ^= 0xFF  # one flipped byte inside the array data: np.load alone would not notice
+    cache.path(key).write_bytes(bytes(entry))
+    assert cache.load(key) is None and cache.rebuilt == 1 and not cache.path(key).exists()
+    load_all()
+    assert decoded == [added.name]  # rebuilt once; its byte-identical twin then hits the rebuilt entry
+
+
+def test_cache_command_shows_and_frees_the_space(real_copy, tmp_path):
+    paths = sorted(real_copy.rglob("*.jpg"))[:10]
+    load_pixels(paths, [content_key(p) for p in paths], Preprocess(size=32), tmp_path / "cache", workers=2)
+    assert cache_usage(tmp_path / "cache")[0]["files"] == 10
+    info = benchmark("cache", "--info", "--dir", str(tmp_path / "cache"))
+    assert info.returncode == 0 and "10 files  pixels/" in info.stdout
+    cleared = benchmark("cache", "--clear", "--dir", str(tmp_path / "cache"))
+    assert cleared.returncode == 0 and "MiB freed" in cleared.stdout
+    assert not (tmp_path / "cache").exists()
