@@ -24,7 +24,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from benchmark.cache import ArrayCache, content_keys
 from benchmark.dataset import Dataset
-from benchmark.errors import BenchmarkError
 from benchmark.groups import VIDEO
 from benchmark.images import BadImageError, load_rgb
 from benchmark.progress import progress
@@ -230,23 +229,6 @@ def audit(
         ignore_index=True,
     )
     return summarize_audit(rows, dataset.images, limits), rows
-
-
-def folds_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) -> dict[str, np.ndarray]:
-    """Align a manifest's fold column with the dataset's rows; every row must match an image."""
-    out = {}
-    index = pd.Series(np.arange(len(dataset.images)), index=dataset.images["path"])
-    for strategy, part in manifest.groupby("strategy", sort=False):
-        unknown = sorted(set(part["path"]) - set(index.index))
-        if unknown:
-            raise BenchmarkError(f"manifest {source}: {len(unknown)} path(s) not in the data folder, e.g. {unknown[0]}")
-        folds = np.full(len(dataset.images), -1, dtype=np.int64)
-        folds[index[part["path"]].to_numpy()] = part["fold"].to_numpy()
-        if (folds < 0).any():
-            missing = dataset.images["path"].to_numpy()[folds < 0][0]
-            raise BenchmarkError(f"manifest {source} has no fold for {missing} (made from another data folder?)")
-        out[str(strategy)] = folds
-    return out
 
 
 def audit_lines(summary: dict[str, Any]) -> list[str]:

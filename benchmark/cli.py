@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
 
+    worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
+    worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
+    worker.add_argument("--run-id", required=True, help="the run to join (its directory under --out)")
+    worker.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+    worker.add_argument("--wait", type=float, default=600, help="seconds to wait for the run to appear (default 600)")
+
     audit = commands.add_parser("audit", help="near-duplicate images across the splits (pHash + backbone embeddings)")
     _data_options(audit, required=True)
     audit.add_argument("--manifest", type=Path, help="audit this manifest's folds (default: both strategies' folds)")
@@ -212,13 +218,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         for model, entry in summary["models"].items():
             print(inflation_sentence(model, entry))
         print(f"results: {run_dir}  report: {run_dir / 'report.html'}  summary: {run_dir / 'summary.md'}")
+    elif args.command == "worker":
+        from benchmark.worker import run_worker
+
+        run_dir = (args.out or config.runs_dir) / args.run_id
+        trials = run_worker(args.storage, run_dir, args.wait)
+        print(f"worker done: {trials} trial(s) run here; every study of {run_dir} has its budget")
     elif args.command == "audit":
         from benchmark import audit
 
         dataset, agreement = pipeline.load_grouped(config, args.data)
         print_summary(dataset.summary())
         if args.manifest:
-            folds = audit.folds_from_manifest(dataset, read_manifest(args.manifest), args.manifest)
+            folds = pipeline.folds_from_manifest(dataset, read_manifest(args.manifest), args.manifest)
         else:
             folds = {strategy: pipeline.fold_assignment(dataset, strategy, config) for strategy in config.strategies}
         summary, _ = audit.audit(dataset, config, folds)

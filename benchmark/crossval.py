@@ -18,6 +18,7 @@ import optuna
 from joblib import Parallel, delayed
 
 from benchmark.atomic import atomic_write_text
+from benchmark.environment import configure_devices
 from benchmark.interrupt import checkpoint
 from benchmark.metrics import classification_metrics
 from benchmark.progress import progress
@@ -86,23 +87,63 @@ def sampler_seed(config: Config, task: FoldTask) -> int:
     return int(np.random.SeedSequence([config.seed, model_index, strategy_index, task.fold]).generate_state(1)[0])
 
 
-def run_fold(
-    config: Config, data: RunData, run_dir: Path, storage: str, task: FoldTask, timeout: float | None = None
-) -> dict[str, Any]:
-    started = time.time()
+@dataclass(frozen=True)
+class FoldInputs:
+    source: DatasetSource
+    labels: np.ndarray
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    inner: list[tuple[np.ndarray, np.ndarray]]
+
+
+def fold_inputs(config: Config, data: RunData, task: FoldTask) -> FoldInputs:
+    """The same images, outer split and inner folds in the coordinator and in every worker."""
+    configure_devices(config.mixed_precision)  # joblib's worker processes start with Keras' default policy
     labels = np.array([data.class_names.index(label) for label in data.labels])
     source = DatasetSource(data.root, data.paths, labels, config.cache_dir, config.scan_workers, keys=data.keys)
     train_idx, test_idx = fold_pairs(np.asarray(data.folds[task.strategy]))[task.fold]
     inner = inner_folds(data.labels, data.groups, train_idx, task.strategy, config.inner_folds, config.seed, task.fold)
-    tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inner]))
+    return FoldInputs(source, labels, train_idx, test_idx, inner)
+
+
+def tune_fold(
+    config: Config,
+    data: RunData,
+    storage: str,
+    task: FoldTask,
+    timeout: float | None = None,
+    wait: bool = True,
+    sampler_salt: int = 0,
+    inputs: FoldInputs | None = None,
+) -> optuna.Study:
+    """The fold's study, tuned until its budget is done (`wait`) or taken by running trials (not `wait`).
+
+    `sampler_salt` gives each extra worker its own sampler stream, so parallel workers do not propose
+    the same parameters at the same moment.
+    """
+    inputs = inputs or fold_inputs(config, data, task)
+    seed = sampler_seed(config, task)
+    if sampler_salt:
+        seed = int(np.random.SeedSequence([seed, sampler_salt]).generate_state(1)[0])
+    study = create_study(storage, study_name(task), seed)
+    if config.trials > 0:
+        n_classes = len(data.class_names)
+        tune(config, task.model, inputs.source, n_classes, inputs.inner, config.trials, study, config.seed,
+             timeout=timeout, wait=wait)  # fmt: skip
+    return study
+
+
+def run_fold(
+    config: Config, data: RunData, run_dir: Path, storage: str, task: FoldTask, timeout: float | None = None
+) -> dict[str, Any]:
+    started = time.time()
+    inputs = fold_inputs(config, data, task)
+    source, labels, train_idx, test_idx = inputs.source, inputs.labels, inputs.train_idx, inputs.test_idx
+    tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner]))
     # The outer test fold never serves in tuning; checked here, recorded below, tested in the suite.
     assert not np.intersect1d(tuning_images, test_idx).size
 
-    study = create_study(storage, study_name(task), sampler_seed(config, task))
-    if config.trials > 0:
-        tune(
-            config, task.model, source, len(data.class_names), inner, config.trials, study, config.seed, timeout=timeout
-        )
+    study = tune_fold(config, data, storage, task, timeout, inputs=inputs)
     tuned = time.time()
     hp = final_hyperparameters(task.model, study)
     learner = make_learner(config, task.model, hp, len(data.class_names), config.seed)

@@ -67,3 +67,16 @@ def _gpus() -> list[str]:
     import tensorflow as tf
 
     return [device.name for device in tf.config.list_physical_devices("GPU")]
+
+
+def configure_devices(mixed_precision: bool) -> str:
+    """One line saying what trains: the GPUs TensorFlow sees (mixed precision if asked) or the CPU."""
+    gpus = _gpus()
+    if not gpus:
+        note = " (mixed_precision ignored: it only pays on a GPU)" if mixed_precision else ""
+        return f"device: CPU, {os.cpu_count()} cores{note}"
+    if mixed_precision:
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return f"device: {len(gpus)} GPU(s) {', '.join(gpus)}" + (", mixed precision (float16)" if mixed_precision else "")

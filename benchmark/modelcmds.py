@@ -14,7 +14,7 @@ import numpy as np
 
 from benchmark.atomic import atomic_write_text
 from benchmark.dataset import print_summary
-from benchmark.environment import package_versions
+from benchmark.environment import configure_devices, package_versions
 from benchmark.errors import BenchmarkError
 from benchmark.images import BadImageError, load_rgb
 from benchmark.metrics import classification_metrics
@@ -32,6 +32,7 @@ def fit(config: Config, data: Path | None, model_name: str, out: Path, trials: i
     if model_name not in MODEL_NAMES:
         raise BenchmarkError(f"unknown --model {model_name!r}; choose one of: {', '.join(MODEL_NAMES)}")
     started = time.time()
+    print(configure_devices(config.mixed_precision), file=sys.stderr)
     dataset = load(config, data)
     print_summary(dataset.summary())
     classes = dataset.class_names

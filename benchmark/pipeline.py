@@ -15,20 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmark.atomic import atomic_write_text
 from benchmark.cache import content_keys
 from benchmark.crossval import RunData, load_fold_records, run_folds
 from benchmark.dataset import Dataset, load_dataset, print_summary, summary_lines
 from benchmark.demo import GENERATOR_VERSION, generate_demo_data
-from benchmark.environment import machine, now, package_versions, redact_url
+from benchmark.environment import configure_devices, machine, now, package_versions, redact_url
 from benchmark.errors import BenchmarkError
 from benchmark.summary import results_frame, summarize
 from benchmark.thumbnails import write_thumbnail, write_thumbnails
 from benchmark.tune import study_storage_url
 from config import DEFAULT, DEMO_RUN_OVERRIDES, Config
 from reports import build_report
-from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame
+from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame, read_manifest
 
 __all__ = ["load", "resolve_data_dir", "run", "summary_lines", "write_split"]
 
@@ -104,6 +105,45 @@ def write_split(config: Config, data: Path, strategy: str, out: Path) -> Path:
     return out
 
 
+def folds_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) -> dict[str, np.ndarray]:
+    """Align a manifest's fold column with the dataset's rows; every row must match an image."""
+    out = {}
+    index = pd.Series(np.arange(len(dataset.images)), index=dataset.images["path"])
+    for strategy, part in manifest.groupby("strategy", sort=False):
+        unknown = sorted(set(part["path"]) - set(index.index))
+        if unknown:
+            raise BenchmarkError(f"manifest {source}: {len(unknown)} path(s) not in the data folder, e.g. {unknown[0]}")
+        folds = np.full(len(dataset.images), -1, dtype=np.int64)
+        folds[index[part["path"]].to_numpy()] = part["fold"].to_numpy()
+        if (folds < 0).any():
+            missing = dataset.images["path"].to_numpy()[folds < 0][0]
+            raise BenchmarkError(f"manifest {source} has no fold for {missing} (made from another data folder?)")
+        out[str(strategy)] = folds
+    return out
+
+
+def folds_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A run's folds read back from its manifests: what a worker joining the run trains on."""
+    folds: dict[str, np.ndarray] = {}
+    for strategy in strategies:
+        path = run_dir / "manifests" / f"{strategy}.csv"
+        folds.update(folds_from_manifest(dataset, read_manifest(path), path))
+    return folds
+
+
+def run_data_of(dataset: Dataset, folds: dict[str, np.ndarray], keys: list[str]) -> RunData:
+    images = dataset.images
+    return RunData(
+        root=dataset.root,
+        paths=images["path"].tolist(),
+        labels=images["label"].tolist(),
+        groups=images["group"].tolist(),
+        keys=keys,
+        class_names=dataset.class_names,
+        folds={strategy: np.asarray(array).tolist() for strategy, array in folds.items()},
+    )
+
+
 def split_statistics(dataset: Dataset, strategy: str, folds: np.ndarray) -> list[dict[str, Any]]:
     """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
     images = dataset.images
@@ -144,18 +184,20 @@ def run(
     dataset, agreement = load_grouped(config, data)
     summary = dataset.summary()
     print_summary(summary)
+    # Folds first: an infeasible split (too few videos for --folds) must not leave a run directory behind.
+    folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
     _claim_run_dir(run_dir, config)
     atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     storage = storage or study_storage_url(run_dir / "optuna.db")
+    print(configure_devices(config.mixed_precision), file=sys.stderr)
     _write_json(
         run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
     )
     write_thumbnails(dataset.images, dataset.root, run_dir / "thumbnails")
     clock.lap("scan")
-    statistics, folds = [], {}
+    statistics = []
     for strategy in config.strategies:
-        folds[strategy] = fold_assignment(dataset, strategy, config)
         manifest = manifest_frame(dataset.images, folds[strategy], strategy)
         atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", manifest_csv(manifest))
         statistics.extend(split_statistics(dataset, strategy, folds[strategy]))
@@ -178,16 +220,7 @@ def run(
     if config.audit_in_run:
         write_audit(run_dir, dataset, config, folds, keys)
         clock.lap("audit")
-    run_data = RunData(
-        root=dataset.root,
-        paths=images["path"].tolist(),
-        labels=images["label"].tolist(),
-        groups=images["group"].tolist(),
-        keys=keys,
-        class_names=dataset.class_names,
-        folds={strategy: array.tolist() for strategy, array in folds.items()},
-    )
-    run_folds(config, run_data, run_dir, storage, n_jobs, timeout)
+    run_folds(config, run_data_of(dataset, folds, keys), run_dir, storage, n_jobs, timeout)
     clock.lap("folds")
     results = results_frame(load_fold_records(run_dir))
     atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))

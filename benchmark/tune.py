@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,10 +14,15 @@ from typing import Any
 import numpy as np
 import optuna
 
+from benchmark.environment import redact_url
+from benchmark.errors import BenchmarkError
 from benchmark.interrupt import checkpoint
 from benchmark.progress import progress
 from config import DEFAULT_HYPERPARAMETERS, SEARCH_SPACES, Config
 from models.learners import create_learner
+
+# Heartbeats and fail_stale_trials are marked experimental; they are Optuna's own answer to dead workers.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 STEPS_PER_FOLD = 1000  # pruning steps: inner fold f, epoch e -> f * 1000 + e
 
@@ -62,6 +72,16 @@ def make_learner(config: Config, model_name: str, hp: Mapping[str, Any], n_class
 
 
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+LIVE_STATES = (*DONE_STATES, optuna.trial.TrialState.RUNNING)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+POLL_S = 2.0
+# A worker's heartbeat every 10 s; a RUNNING trial silent for 60 s belonged to a dead process and is
+# failed by Optuna (fail_stale_trials), so its slot in the budget is run again.
+HEARTBEAT_S, GRACE_S = 10, 60
+
+
+class SurplusTrial(Exception):
+    """Two workers started the budget's last trial at once; the later one stops before any work."""
 
 
 def create_study(storage: str | None, study_name: str, seed: int) -> optuna.Study:
@@ -93,12 +113,23 @@ def tune(
     seed: int,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     timeout: float | None = None,
+    wait: bool = True,
 ) -> optuna.Study:
-    """Run trials until the study holds `n_trials` done ones (resumes a study loaded from storage)."""
+    """Run trials until the study holds `n_trials` done ones, alongside any other worker on the storage.
+
+    Resumes a study loaded from storage. With `wait`, also waits for trials other workers are running;
+    without, returns as soon as the rest of the budget is taken (a worker then helps another study).
+    """
     base = DEFAULT_HYPERPARAMETERS[model_name]
     space = search_space(config, model_name)
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER_ID)
+        # Trial numbers are unique and ordered in the storage: the budget belongs to the first n_trials live ones.
+        earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE_STATES) if t.number < trial.number]
+        if len(earlier) >= n_trials:
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial
         hp = {**base, **suggest(trial, space)}
         scores, best_epochs = [], []
         for fold, (train_idx, val_idx) in enumerate(inner):
@@ -120,20 +151,33 @@ def tune(
         trial.set_user_attr("inner_scores", scores)
         return float(np.mean(scores))
 
-    # Completed and pruned trials count towards the budget; one cut short by a kill (FAIL or a
-    # stale RUNNING) does not, so it is run again and the budget is met exactly.
+    # Completed and pruned trials count towards the budget; one cut short by a kill (FAIL, or a RUNNING
+    # one whose heartbeat stopped) does not, so it is run again and the budget is met exactly.
     done = [t for t in study.trials if t.state in DONE_STATES]
-    remaining = max(0, n_trials - len(done))
-    if remaining:
-        bar = progress(range(remaining), total=remaining, desc=f"tune {model_name}")
-        iterator = iter(bar)
+    bar = progress(range(max(0, n_trials - len(done))), total=max(0, n_trials - len(done)), desc=f"tune {model_name}")
+    iterator = iter(bar)
 
-        def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in DONE_STATES:
             next(iterator, None)
             if on_trial:
                 on_trial(trial)
 
-        study.optimize(objective, n_trials=remaining, callbacks=[callback], timeout=timeout, catch=())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        states = [t.state for t in study.get_trials(deepcopy=False, states=LIVE_STATES)]
+        finished = sum(state in DONE_STATES for state in states)
+        if finished >= n_trials:
+            break
+        if len(states) >= n_trials:  # the rest of the budget is running in other workers
+            if not wait:
+                break
+            time.sleep(POLL_S)
+            continue
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        study.optimize(objective, n_trials=1, callbacks=[callback], timeout=left, catch=(SurplusTrial,))
+    bar.close()
     return study
 
 
@@ -153,12 +197,29 @@ def final_hyperparameters(model_name: str, study: optuna.Study | None) -> dict[s
     return hp
 
 
+@functools.lru_cache(maxsize=8)
 def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
-    """SQLite waits for a lock (up to a minute) instead of failing when parallel folds write at once."""
+    """One storage (one connection pool) per URL and process; SQLite waits up to a minute for a lock
+    instead of failing when parallel folds write at once."""
     if url is None:
         return None
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+        )
+    except (ImportError, ModuleNotFoundError) as error:
+        raise BenchmarkError(
+            f"--storage {redact_url(url)}: database driver missing ({error}); "
+            "pip install psycopg2-binary for PostgreSQL"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's many connection errors, one line for the user
+        if isinstance(error, BenchmarkError):
+            raise
+        raise BenchmarkError(
+            f"--storage {redact_url(url)}: cannot open ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0][:200]})"
+        ) from None
 
 
 def study_storage_url(path: Path) -> str:

@@ -42,5 +42,6 @@ def build_custom_cnn(hp: Mapping[str, Any], n_classes: int, seed: int) -> keras.
     )
     x = layers.Dense(int(hp["dense_units"]), activation="relu", name="dense")(x)
     x = layers.Dropout(float(hp["dropout"]), seed=seed + 5, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    # float32 output: under mixed precision a float16 softmax loses small probabilities.
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name="custom_cnn")

@@ -232,7 +232,7 @@ class EfficientNetLearner:
         self.head = (
             keras.layers.GlobalAveragePooling2D(name="head_pool"),
             keras.layers.Dropout(float(self.hp["head_dropout"]), seed=self.seed, name="head_dropout"),
-            keras.layers.Dense(self.n_classes, activation="softmax", name="head_predictions"),
+            keras.layers.Dense(self.n_classes, activation="softmax", dtype="float32", name="head_predictions"),
         )
 
     def _head_on_pooled(self) -> keras.Model:

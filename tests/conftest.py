@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from e2e_run import ROOT, run_command
 
 from benchmark.demo import generate_demo_data
-from runs import ROOT, run_command
 
 REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-sample"
 

@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import pandas as pd
-
-from runs import ROOT
+from e2e_run import ROOT
 
 
 def benchmark(*args: str) -> subprocess.CompletedProcess:

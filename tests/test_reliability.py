@@ -14,11 +14,11 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from e2e_run import ROOT, run_command
 from PIL import Image
 
 from benchmark.cache import ArrayCache, cache_usage, content_key, load_pixels
 from models.preprocess import Preprocess
-from runs import ROOT, run_command
 
 # Each bad file and a fragment of the reason its one line must give.
 BAD = {
@@ -45,6 +45,24 @@ def benchmark(*args: str, env: dict | None = None, timeout: int = 600) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """The real CLI entry point without a new interpreter (errors that stop before any training)."""
+    from benchmark import cli
+
+    monkeypatch.setattr(cli.interrupt, "install", lambda: None)  # keep pytest's own Ctrl-C handling
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return call
 
 
 def one_line_each(stderr: str, paths) -> None:
@@ -98,13 +116,19 @@ def messy(real_sample, tmp_path_factory) -> Path:
 BAD_KEYS = list(BAD)
 
 
+@pytest.fixture(scope="module")
+def messy_fit(messy, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    model = tmp_path_factory.mktemp("messy-model") / "model"
+    return model, benchmark("fit", "--data", str(messy), "--model", "CustomCNN", "--out", str(model), *FAST)
+
+
 def _rotated(photo: Image.Image) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     return _save(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif)
 
 
-def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy, tmp_path):
+def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy, messy_fit, tmp_path):
     manifest = tmp_path / "m.csv"
     splits = benchmark("splits", "--data", str(messy), "--folds", "5", "--strategy", "grouped", "--out", str(manifest))
     assert splits.returncode == 0 and "Traceback" not in splits.stderr, splits.stderr[-2000:]
@@ -115,8 +139,7 @@ def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy
     paths = set(pd.read_csv(manifest, keep_default_na=False).path)
     assert set(ODD) <= paths and not set(BAD) & paths and len(paths) == 110 + len(ODD)
 
-    model = tmp_path / "model"
-    fit = benchmark("fit", "--data", str(messy), "--model", "CustomCNN", "--out", str(model), *FAST)
+    model, fit = messy_fit
     assert fit.returncode == 0 and "Traceback" not in fit.stderr, fit.stderr[-2000:]
     one_line_each(fit.stderr, BAD)
     assert json.loads((model / "meta.json").read_text())["trained_on"]["n_images"] == 110 + len(ODD)
@@ -155,20 +178,19 @@ def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy
     ],
     ids=["splits", "fit", "run"],
 )
-def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args):
+def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args, in_process):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    done = benchmark(*args, "--data", str(messy), "--strict", timeout=300)
+    done = in_process(*args, "--data", str(messy), "--strict")
     assert_clean_error(done, "bad image (--strict): ")
     assert any(path in done.stderr.strip().splitlines()[-1] for path in BAD)
     assert not list(tmp_path.iterdir()), "nothing may be written before the data is known good"
 
 
-def test_strict_evaluate_and_predict_stop_too(messy, real_sample, tmp_path):
-    model = tmp_path / "model"
-    fit = benchmark("fit", "--data", str(real_sample), "--model", "CustomCNN", "--out", str(model), *FAST)
+def test_strict_evaluate_and_predict_stop_too(messy, messy_fit, in_process):
+    model, fit = messy_fit
     assert fit.returncode == 0, fit.stderr[-2000:]
-    assert_clean_error(benchmark("evaluate", "--model-dir", str(model), "--data", str(messy), "--strict"), "--strict")
-    done = benchmark("predict", "--model-dir", str(model), str(messy / "plank"), "--strict")
+    assert_clean_error(in_process("evaluate", "--model-dir", str(model), "--data", str(messy), "--strict"), "--strict")
+    done = in_process("predict", "--model-dir", str(model), str(messy / "plank"), "--strict")
     assert_clean_error(done, "bad image (--strict): ")
 
 
@@ -188,12 +210,15 @@ def test_strict_evaluate_and_predict_stop_too(messy, real_sample, tmp_path):
         (["run", "--set", "no_such_field=1"], "no_such_field"),
     ],
 )
-def test_bad_configuration_is_one_line_exit_2(real_sample, tmp_path, args, fragment):
+def test_bad_configuration_is_one_line_exit_2(real_sample, tmp_path, args, fragment, in_process):
     (tmp_path / "empty").mkdir()
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--data" not in args:
         args += ["--data", str(real_sample)]
-    assert_clean_error(benchmark(*args, timeout=300), fragment)
+    if args[0] == "run" and "--out" not in args:
+        args += ["--out", str(tmp_path / "runs")]
+    assert_clean_error(in_process(*args), fragment)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "a failed run left a directory"
 
 
 def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp_path):

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from runs import ROOT
+from e2e_run import ROOT
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
