@@ -26,7 +26,7 @@ from benchmark.environment import configure_devices, machine, now, package_versi
 from benchmark.errors import BenchmarkError
 from benchmark.summary import results_frame, summarize
 from benchmark.thumbnails import write_thumbnail, write_thumbnails
-from benchmark.tune import study_storage_url
+from benchmark.tune import rdb_storage, study_storage_url
 from config import DEFAULT, DEMO_RUN_OVERRIDES, Config
 from reports import build_report
 from splits import GROUPED, assign_folds, fold_pairs, manifest_csv, manifest_frame, read_manifest
@@ -186,6 +186,8 @@ def run(
     print_summary(summary)
     # Folds first: an infeasible split (too few videos for --folds) must not leave a run directory behind.
     folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
+    if storage:
+        rdb_storage(storage)  # a wrong URL or a missing driver is one line now, not after a directory is made
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
     _claim_run_dir(run_dir, config)
     atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

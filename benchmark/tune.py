@@ -211,7 +211,7 @@ def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     except (ImportError, ModuleNotFoundError) as error:
         raise BenchmarkError(
             f"--storage {redact_url(url)}: database driver missing ({error}); "
-            "pip install psycopg2-binary for PostgreSQL"
+            "pip install 'psycopg[binary]' for PostgreSQL"
         ) from None
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's many connection errors, one line for the user
         if isinstance(error, BenchmarkError):

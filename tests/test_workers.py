@@ -56,7 +56,7 @@ def postgres_url():
     except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
         details = getattr(error, "stderr", b"") or b""
         pytest.skip(f"PostgreSQL could not be started: {error} {details.decode(errors='replace')[-300:]}")
-    yield f"postgresql+psycopg2://bench@127.0.0.1:{port}/workout"
+    yield f"postgresql://bench@127.0.0.1:{port}/workout"
     subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(folder, ignore_errors=True)
 
