@@ -10,6 +10,7 @@ either finds a match in its fold's training part.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score
 
-from benchmark.cache import ArrayCache, content_keys
+from benchmark.cache import ArrayCache
 from benchmark.dataset import Dataset
 from benchmark.groups import VIDEO
 from benchmark.images import BadImageError, load_rgb
@@ -191,23 +192,30 @@ def thresholds_of(config: Config) -> Thresholds:
     return Thresholds(config.audit_phash_max_distance, config.audit_cosine_min)
 
 
-def fingerprints(dataset: Dataset, config: Config, keys: Sequence[str] | None = None) -> Fingerprints:
-    """pHash and backbone embedding of every image; both cached by content hash, so computed once ever."""
+def fingerprints(dataset: Dataset, config: Config) -> Fingerprints:
+    """pHash and backbone embedding of every image; both cached on disk by content hash, and the last
+    result kept in memory, so `--groups infer` followed by the audit computes them once."""
+    images = dataset.with_keys(config.scan_workers).images
+    return _fingerprints(
+        dataset.root, tuple(images["path"]), tuple(images["key"]), config.cache_dir, config.scan_workers
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprints(
+    root: Path, paths: tuple[str, ...], keys: tuple[str, ...], cache_dir: Path, workers: int
+) -> Fingerprints:
     from benchmark.source import DatasetSource
     from models.learners import backbone_embeddings
 
-    images = dataset.images
-    paths = [dataset.root / p for p in images["path"]]
-    keys = list(keys) if keys is not None else content_keys(paths, config.scan_workers)
-    source = DatasetSource(
-        dataset.root, images["path"].tolist(), np.zeros(len(images)), config.cache_dir, config.scan_workers, keys
-    )
-    hashes = perceptual_hashes(paths, keys, config.cache_dir, config.scan_workers)
-    return Fingerprints(hashes, normalise(backbone_embeddings(source, config.cache_dir)))
+    source = DatasetSource(root, list(paths), np.zeros(len(paths)), cache_dir, workers, keys)
+    hashes = perceptual_hashes([root / p for p in paths], keys, cache_dir, workers)
+    return Fingerprints(hashes, normalise(backbone_embeddings(source, cache_dir)))
 
 
 def with_inferred_groups(dataset: Dataset, config: Config) -> tuple[Dataset, dict[str, Any]]:
     """The dataset with groups from pixels; the file-name groups stay in `name_group` for comparison."""
+    dataset = dataset.with_keys(config.scan_workers)
     prints = fingerprints(dataset, config)
     images = dataset.images.copy()
     inferred = infer_groups(images, prints, thresholds_of(config))
@@ -218,11 +226,9 @@ def with_inferred_groups(dataset: Dataset, config: Config) -> tuple[Dataset, dic
     return dataclasses.replace(dataset, images=images), agreement
 
 
-def audit(
-    dataset: Dataset, config: Config, folds: dict[str, np.ndarray], keys: Sequence[str] | None = None
-) -> tuple[dict[str, Any], pd.DataFrame]:
+def audit(dataset: Dataset, config: Config, folds: dict[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
     """Per strategy: shares of test images with a near-duplicate in training, and the rows behind them."""
-    prints = fingerprints(dataset, config, keys)
+    prints = fingerprints(dataset, config)
     limits = thresholds_of(config)
     rows = pd.concat(
         [audit_split(dataset.images, array, strategy, prints, limits) for strategy, array in folds.items()],

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import FILE_MODE
+from benchmark.atomic import atomic_write_bytes
 from benchmark.images import load_rgb
 from benchmark.interrupt import checkpoint
 from benchmark.progress import progress
@@ -75,20 +73,10 @@ class ArrayCache:
         return None
 
     def save(self, key: str, array: np.ndarray) -> None:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         payload = buffer.getvalue()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload + _digest(payload))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self.path(key), payload + _digest(payload), durable=False)
 
 
 def pixel_cache(cache_root: Path, spec: Preprocess) -> ArrayCache:

@@ -234,10 +234,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             folds = {strategy: pipeline.fold_assignment(dataset, strategy, config) for strategy in config.strategies}
         summary, _ = audit.audit(dataset, config, folds)
-        if agreement is not None:
-            summary = {**summary, "inferred_groups": agreement} if args.json else summary
         if args.json:
-            print(json.dumps(summary, indent=2, ensure_ascii=False))
+            extra = {"inferred_groups": agreement} if agreement is not None else {}
+            print(json.dumps({**summary, **extra}, indent=2, ensure_ascii=False))
         else:
             print("\n".join(audit.audit_lines(summary)))
     elif args.command == "report":

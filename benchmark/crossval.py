@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 from joblib import Parallel, delayed
 
-from benchmark.atomic import atomic_write_text
+from benchmark.atomic import atomic_write_json
 from benchmark.environment import configure_devices
 from benchmark.interrupt import checkpoint
 from benchmark.metrics import classification_metrics
@@ -71,8 +71,9 @@ def run_folds(
         create_study(storage, study_name(task), sampler_seed(config, task))
     jobs = (delayed(run_fold)(config, data, run_dir, storage, task, timeout) for task in tasks)
     if n_jobs == 1:
+        source = dataset_source(config, data)
         for job in progress(tasks, total=len(tasks), desc="outer folds"):
-            run_fold(config, data, run_dir, storage, job, timeout)
+            run_fold(config, data, run_dir, storage, job, timeout, source)
         return
     for _ in progress(
         Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs), total=len(tasks), desc="outer folds"
@@ -90,67 +91,74 @@ def sampler_seed(config: Config, task: FoldTask) -> int:
 @dataclass(frozen=True)
 class FoldInputs:
     source: DatasetSource
-    labels: np.ndarray
     train_idx: np.ndarray
     test_idx: np.ndarray
     inner: list[tuple[np.ndarray, np.ndarray]]
 
 
-def fold_inputs(config: Config, data: RunData, task: FoldTask) -> FoldInputs:
-    """The same images, outer split and inner folds in the coordinator and in every worker."""
-    configure_devices(config.mixed_precision)  # joblib's worker processes start with Keras' default policy
+def dataset_source(config: Config, data: RunData) -> DatasetSource:
+    """One per process: its in-memory pixels and features then serve every fold, not just one."""
     labels = np.array([data.class_names.index(label) for label in data.labels])
-    source = DatasetSource(data.root, data.paths, labels, config.cache_dir, config.scan_workers, keys=data.keys)
+    return DatasetSource(data.root, data.paths, labels, config.cache_dir, config.scan_workers, keys=data.keys)
+
+
+def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSource) -> FoldInputs:
+    """The same images, outer split and inner folds in the coordinator and in every worker."""
     train_idx, test_idx = fold_pairs(np.asarray(data.folds[task.strategy]))[task.fold]
     inner = inner_folds(data.labels, data.groups, train_idx, task.strategy, config.inner_folds, config.seed, task.fold)
-    return FoldInputs(source, labels, train_idx, test_idx, inner)
+    return FoldInputs(source, train_idx, test_idx, inner)
 
 
 def tune_fold(
     config: Config,
-    data: RunData,
+    inputs: FoldInputs,
+    n_classes: int,
     storage: str,
     task: FoldTask,
     timeout: float | None = None,
     wait: bool = True,
     sampler_salt: int = 0,
-    inputs: FoldInputs | None = None,
 ) -> optuna.Study:
     """The fold's study, tuned until its budget is done (`wait`) or taken by running trials (not `wait`).
 
     `sampler_salt` gives each extra worker its own sampler stream, so parallel workers do not propose
     the same parameters at the same moment.
     """
-    inputs = inputs or fold_inputs(config, data, task)
     seed = sampler_seed(config, task)
     if sampler_salt:
         seed = int(np.random.SeedSequence([seed, sampler_salt]).generate_state(1)[0])
     study = create_study(storage, study_name(task), seed)
     if config.trials > 0:
-        n_classes = len(data.class_names)
         tune(config, task.model, inputs.source, n_classes, inputs.inner, config.trials, study, config.seed,
              timeout=timeout, wait=wait)  # fmt: skip
     return study
 
 
 def run_fold(
-    config: Config, data: RunData, run_dir: Path, storage: str, task: FoldTask, timeout: float | None = None
+    config: Config,
+    data: RunData,
+    run_dir: Path,
+    storage: str,
+    task: FoldTask,
+    timeout: float | None = None,
+    source: DatasetSource | None = None,
 ) -> dict[str, Any]:
     started = time.time()
-    inputs = fold_inputs(config, data, task)
-    source, labels, train_idx, test_idx = inputs.source, inputs.labels, inputs.train_idx, inputs.test_idx
+    configure_devices(config.mixed_precision)  # joblib's worker processes start with Keras' default policy
+    inputs = fold_inputs(config, data, task, source or dataset_source(config, data))
+    source, train_idx, test_idx = inputs.source, inputs.train_idx, inputs.test_idx
     tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner]))
     # The outer test fold never serves in tuning; checked here, recorded below, tested in the suite.
     assert not np.intersect1d(tuning_images, test_idx).size
 
-    study = tune_fold(config, data, storage, task, timeout, inputs=inputs)
+    study = tune_fold(config, inputs, len(data.class_names), storage, task, timeout)
     tuned = time.time()
     hp = final_hyperparameters(task.model, study)
     learner = make_learner(config, task.model, hp, len(data.class_names), config.seed)
     checkpoint("train")
     learner.fit(source, train_idx)
     trained = time.time()
-    metrics = classification_metrics(labels[test_idx], learner.predict_proba(source, test_idx), data.class_names)
+    metrics = classification_metrics(source.labels[test_idx], learner.predict_proba(source, test_idx), data.class_names)
     states = [t.state for t in study.trials]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     record = {
@@ -173,7 +181,7 @@ def run_fold(
         "test_images": test_idx.tolist(),
         "tuning_images": tuning_images.tolist(),
     }
-    atomic_write_text(fold_record_path(run_dir, task), json.dumps(record) + "\n")
+    atomic_write_json(fold_record_path(run_dir, task), record, indent=None)
     return record
 
 

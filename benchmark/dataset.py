@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,16 @@ class Dataset:
     @property
     def class_names(self) -> list[str]:
         return sorted(self.images["label"].unique())
+
+    def with_keys(self, workers: int) -> Dataset:
+        """A `key` column (SHA-256 of each file: the caches' key), hashed once however many stages ask."""
+        if "key" in self.images.columns:
+            return self
+        from benchmark.cache import content_keys
+
+        images = self.images.copy()
+        images["key"] = content_keys([self.root / p for p in images["path"]], workers)
+        return dataclasses.replace(self, images=images)
 
     def summary(self) -> dict[str, Any]:
         images = self.images

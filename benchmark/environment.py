@@ -5,6 +5,7 @@ Written into the run directory so the report can state it without importing the 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -32,7 +33,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": _memory_gb(),
-        "gpus": _gpus(),
+        "gpus": list(_gpus()),
     }
 
 
@@ -63,10 +64,11 @@ def _memory_gb() -> float | None:
         return None
 
 
-def _gpus() -> list[str]:
+@functools.cache
+def _gpus() -> tuple[str, ...]:
     import tensorflow as tf
 
-    return [device.name for device in tf.config.list_physical_devices("GPU")]
+    return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
 
 
 def configure_devices(mixed_precision: bool) -> str:

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.atomic import atomic_write_text
-from benchmark.cache import content_keys
+from benchmark.atomic import atomic_write_json, atomic_write_text
 from benchmark.crossval import RunData, load_fold_records, run_folds
 from benchmark.dataset import Dataset, load_dataset, print_summary, summary_lines
 from benchmark.demo import GENERATOR_VERSION, generate_demo_data
@@ -59,7 +58,7 @@ def ensure_demo_data(config: Config) -> Path:
     if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
         return config.demo_dir
     generate_demo_data(config.demo_dir, config.demo_scale, config.demo_seed)
-    atomic_write_text(stamp_file, json.dumps(stamp) + "\n")
+    atomic_write_json(stamp_file, stamp, indent=None)
     return config.demo_dir
 
 
@@ -131,14 +130,15 @@ def folds_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str,
     return folds
 
 
-def run_data_of(dataset: Dataset, folds: dict[str, np.ndarray], keys: list[str]) -> RunData:
+def run_data_of(dataset: Dataset, folds: dict[str, np.ndarray]) -> RunData:
+    """`dataset` with its `key` column (Dataset.with_keys)."""
     images = dataset.images
     return RunData(
         root=dataset.root,
         paths=images["path"].tolist(),
         labels=images["label"].tolist(),
         groups=images["group"].tolist(),
-        keys=keys,
+        keys=images["key"].tolist(),
         class_names=dataset.class_names,
         folds={strategy: np.asarray(array).tolist() for strategy, array in folds.items()},
     )
@@ -190,10 +190,10 @@ def run(
         rdb_storage(storage)  # a wrong URL or a missing driver is one line now, not after a directory is made
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
     _claim_run_dir(run_dir, config)
-    atomic_write_text(run_dir / "data_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(run_dir / "data_summary.json", summary)
     storage = storage or study_storage_url(run_dir / "optuna.db")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
-    _write_json(
+    atomic_write_json(
         run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
     )
     write_thumbnails(dataset.images, dataset.root, run_dir / "thumbnails")
@@ -203,9 +203,9 @@ def run(
         manifest = manifest_frame(dataset.images, folds[strategy], strategy)
         atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", manifest_csv(manifest))
         statistics.extend(split_statistics(dataset, strategy, folds[strategy]))
-    atomic_write_text(run_dir / "splits.json", json.dumps(statistics, indent=2) + "\n")
+    atomic_write_json(run_dir / "splits.json", statistics)
     if agreement is not None:
-        _write_json(run_dir / "groups.json", {"source": "inferred from pixels", **agreement})
+        atomic_write_json(run_dir / "groups.json", {"source": "inferred from pixels", **agreement})
     for strategy in config.strategies:
         rows = [r for r in statistics if r["strategy"] == strategy]
         share = np.mean([r["test_share_with_video_in_train"] for r in rows])
@@ -216,13 +216,12 @@ def run(
         )
 
     clock.lap("splits")
-    images = dataset.images
-    keys = content_keys([dataset.root / p for p in images["path"]], config.scan_workers)
+    dataset = dataset.with_keys(config.scan_workers)
     clock.lap("hashing")
     if config.audit_in_run:
-        write_audit(run_dir, dataset, config, folds, keys)
+        write_audit(run_dir, dataset, config, folds)
         clock.lap("audit")
-    run_folds(config, run_data_of(dataset, folds, keys), run_dir, storage, n_jobs, timeout)
+    run_folds(config, run_data_of(dataset, folds), run_dir, storage, n_jobs, timeout)
     clock.lap("folds")
     results = results_frame(load_fold_records(run_dir))
     atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
@@ -234,7 +233,7 @@ def run(
         "seed": config.seed,
         **summarize(results),
     }
-    atomic_write_text(run_dir / "summary.json", json.dumps(run_summary, indent=2) + "\n")
+    atomic_write_json(run_dir / "summary.json", run_summary)
     clock.lap("summary")
     _record_invocation(run_dir, clock)
     build_report(run_dir)
@@ -243,18 +242,18 @@ def run(
     return run_dir, run_summary
 
 
-def write_audit(run_dir: Path, dataset: Dataset, config: Config, folds: dict[str, np.ndarray], keys: list[str]) -> None:
+def write_audit(run_dir: Path, dataset: Dataset, config: Config, folds: dict[str, np.ndarray]) -> None:
     """audit.json and side-by-side thumbnails of the worst pairs, for the report's leakage section."""
     from benchmark.audit import audit, audit_lines
 
-    summary, _ = audit(dataset, config, folds, keys)
+    summary, _ = audit(dataset, config, folds)
     for strategy, entry in summary.items():
         for n, pair in enumerate(entry["worst_pairs"][:PAIRS_IN_REPORT]):
             for side in ("test", "train"):
                 name = f"{strategy}-{n}-{side}.jpg"
                 write_thumbnail(dataset.root / pair[side], run_dir / "audit" / name)
                 pair[f"{side}_thumbnail"] = f"audit/{name}"
-    _write_json(run_dir / "audit.json", summary)
+    atomic_write_json(run_dir / "audit.json", summary)
     for line in audit_lines(summary)[: len(summary) + 1]:
         print(f"audit: {line}", file=sys.stderr)
 
@@ -286,11 +285,7 @@ def _record_invocation(run_dir: Path, clock: StageClock, replace_last: bool = Fa
     invocations = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     if replace_last and invocations:
         invocations.pop()
-    _write_json(path, [*invocations, clock.record()])
-
-
-def _write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(path, [*invocations, clock.record()])
 
 
 def default_run_id(config: Config, data_dir: Path) -> str:

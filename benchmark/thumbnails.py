@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
-from benchmark.atomic import atomic_write_bytes, atomic_write_text
+from benchmark.atomic import atomic_write_bytes, atomic_write_json
 from benchmark.images import BadImageError, load_rgb
 
 THUMBNAIL_HEIGHT = 96
@@ -27,22 +26,19 @@ def write_thumbnails(images: pd.DataFrame, root: Path, out_dir: Path) -> dict[st
         firsts = rows.sort_values("path").drop_duplicates("group").head(PER_CLASS)
         for n, path in enumerate(firsts["path"]):
             target = out_dir / f"{class_index:02d}-{n}.jpg"
-            if not target.is_file():
-                try:
-                    atomic_write_bytes(target, _thumbnail_jpeg(root / path))
-                except BadImageError:
-                    continue
-            index[str(label)].append(target.name)
-    atomic_write_text(out_dir / "index.json", json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+            if target.is_file() or write_thumbnail(root / path, target):
+                index[str(label)].append(target.name)
+    atomic_write_json(out_dir / "index.json", index)
     return index
 
 
-def write_thumbnail(source: Path, target: Path) -> None:
-    """One thumbnail; a file that no longer decodes is skipped (the report shows its name instead)."""
+def write_thumbnail(source: Path, target: Path) -> bool:
+    """One thumbnail; False when the file no longer decodes (the report then shows its name only)."""
     try:
         atomic_write_bytes(target, _thumbnail_jpeg(source))
     except (BadImageError, OSError):
-        return
+        return False
+    return True
 
 
 def _thumbnail_jpeg(path: Path) -> bytes:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import optuna
 
-from benchmark.cache import content_keys
-from benchmark.crossval import FoldTask, fold_record_path, study_name, tune_fold
+from benchmark.crossval import FoldTask, dataset_source, fold_inputs, fold_record_path, study_name, tune_fold
 from benchmark.environment import configure_devices
 from benchmark.errors import BenchmarkError
 from benchmark.pipeline import folds_from_manifests, load_grouped, run_data_of
@@ -33,11 +32,10 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
     if not data_dir.is_dir():
         raise BenchmarkError(f"the run's data folder {data_dir} is not visible here: mount it at the same path")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
-    dataset, _ = load_grouped(config, data_dir)
-    folds = folds_from_manifests(run_dir, dataset, config.strategies)
-    data = run_data_of(dataset, folds, content_keys([data_dir / p for p in dataset.images["path"]]))
+    dataset = load_grouped(config, data_dir)[0].with_keys(config.scan_workers)
+    data = run_data_of(dataset, folds_from_manifests(run_dir, dataset, config.strategies))
     tasks = [FoldTask(m, s, f) for m in config.models for s in config.strategies for f in range(config.folds)]
-    mine = 0
+    source = dataset_source(config, data)
     print(
         f"worker {WORKER_ID}: joined {run_dir.name} ({len(tasks)} studies, {config.trials} trials each)",
         file=sys.stderr,
@@ -47,10 +45,10 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
             t for t in tasks if not fold_record_path(run_dir, t).is_file() and _finished(storage, t) < config.trials
         ]
         if not pending:
-            return mine
+            return _count_mine(storage, tasks)
         for task in pending:
-            tune_fold(config, data, storage, task, wait=False, sampler_salt=os.getpid())
-        mine = _count_mine(storage, tasks)
+            inputs = fold_inputs(config, data, task, source)
+            tune_fold(config, inputs, len(data.class_names), storage, task, wait=False, sampler_salt=os.getpid())
         time.sleep(POLL_S)  # what is left is running in other workers
 
 

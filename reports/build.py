@@ -162,9 +162,8 @@ def audit_section(run: RunDirectory) -> dict[str, Any] | None:
 
 
 def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
-    results = run.results
     durations = (
-        results.groupby(["model", "strategy"], sort=False)[["tune_s", "train_s", "evaluate_s"]].sum().reset_index()
+        run.results.groupby(["model", "strategy"], sort=False)[["tune_s", "train_s", "evaluate_s"]].sum().reset_index()
     )
     environment = dict(run.environment)
     versions = environment.pop("versions", {})
@@ -175,7 +174,6 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
         "machine": environment,
         "durations": durations.to_dict("records"),
         "invocations": run.timings,
-        "total_wall_s": sum(t.get("wall_s", 0) for t in run.timings),
     }
 
 
@@ -191,7 +189,8 @@ def render_markdown(run: RunDirectory) -> str:
         "| model | grouped accuracy (95% CI) | leaky accuracy (95% CI) | inflation, points (95% CI) | p |",
         "|---|---|---|---|---|",
     ]
-    for row in headline_rows(run):
+    headline = headline_rows(run)
+    for row in headline:
         inflation = row["inflation"]
         lines.append(
             f"| {row['model']} | {_interval(row['grouped'])} | {_interval(row['leaky'])} | "
@@ -202,7 +201,7 @@ def render_markdown(run: RunDirectory) -> str:
                 else "– | – |"
             )
         )
-    lines += ["", *[f"- {row['sentence']}" for row in headline_rows(run)], ""]
+    lines += ["", *[f"- {row['sentence']}" for row in headline], ""]
     lines.append(
         "CIs and p use the Nadeau-Bengio corrected variance of a k-fold mean (folds share training data). "
         "Full report: `report.html`."

@@ -26,6 +26,7 @@ class RunDirectory:
     data: dict[str, Any]
     splits: list[dict[str, Any]]
     records: list[dict[str, Any]]
+    results: pd.DataFrame = field(repr=False)  # results.csv: one row per model x strategy x fold
     environment: dict[str, Any]
     timings: list[dict[str, Any]]
     thumbnails: dict[str, list[Path]]
@@ -46,12 +47,6 @@ class RunDirectory:
     @property
     def class_names(self) -> list[str]:
         return sorted(self.data["images_per_class"])
-
-    @property
-    def results(self) -> pd.DataFrame:
-        columns = ["model", "strategy", "fold", "accuracy", "balanced_accuracy", "macro_f1", "n_train", "n_test"]
-        columns += ["n_trials", "n_pruned", "best_inner_accuracy", "tune_s", "train_s", "evaluate_s"]
-        return pd.DataFrame([{k: r[k] for k in columns} for r in self.records], columns=columns)
 
     def manifests(self) -> list[Path]:
         return sorted((self.path / "manifests").glob("*.csv"))
@@ -78,6 +73,7 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         data=_read_json(run_dir / "data_summary.json"),
         splits=_read_json(run_dir / "splits.json", []),
         records=records,
+        results=_read_results(run_dir / "results.csv"),
         environment=environment,
         timings=_read_json(run_dir / "timings.json", []),
         thumbnails=_thumbnails(run_dir / "thumbnails"),
@@ -151,6 +147,12 @@ def _importances(study: Any, seed: int) -> dict[str, float]:
         return optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError):
         return {}
+
+
+def _read_results(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ReportError(f"missing {path}: not a complete run directory")
+    return pd.read_csv(path, keep_default_na=False)
 
 
 def _thumbnails(folder: Path) -> dict[str, list[Path]]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_run import ROOT, run_command
+from harness import ROOT, run_command
 
 from benchmark.demo import generate_demo_data
 

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
-from e2e_run import ROOT
-
-
-def benchmark(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+from harness import cli
 
 
 def audit_json(*args: str) -> dict:
-    done = benchmark("audit", *args, "--json")
+    done = cli("audit", *args, "--json")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -45,7 +37,7 @@ def test_groups_inferred_from_pixels_agree_with_the_true_videos(tiny_demo, tmp_p
     assert result["grouped"]["near_duplicate_share"] <= 0.02
 
     manifest = tmp_path / "m.csv"
-    done = benchmark(
+    done = cli(
         "splits", "--data", str(tiny_demo), "--folds", "2", "--strategy", "grouped", "--groups", "infer",
         "--out", str(manifest),
     )  # fmt: skip
@@ -64,8 +56,8 @@ def test_groups_inferred_from_pixels_agree_with_the_true_videos(tiny_demo, tmp_p
 
 def test_manifest_of_another_folder_is_a_one_line_error(tiny_demo, real_sample, tmp_path):
     manifest = tmp_path / "m.csv"
-    made = benchmark("splits", "--data", str(real_sample), "--strategy", "leaky", "--out", str(manifest))
+    made = cli("splits", "--data", str(real_sample), "--strategy", "leaky", "--out", str(manifest))
     assert made.returncode == 0, made.stderr[-2000:]
-    done = benchmark("audit", "--data", str(tiny_demo), "--manifest", str(manifest))
+    done = cli("audit", "--data", str(tiny_demo), "--manifest", str(manifest))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "not in the data folder" in done.stderr.strip().splitlines()[-1]

@@ -7,14 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from e2e_run import ROOT, run_command
+from harness import ROOT, assert_one_line_error, cli, run_command
 from PIL import Image
 
 from benchmark.cache import ArrayCache, cache_usage, content_key, load_pixels
@@ -41,12 +40,6 @@ ODD = [
 FAST = ["--set", "custom_cnn_input_size=32", "--set", "inner_folds=2"]
 
 
-def benchmark(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
 @pytest.fixture
 def in_process(capsys, monkeypatch):
     """The real CLI entry point without a new interpreter (errors that stop before any training)."""
@@ -70,13 +63,6 @@ def one_line_each(stderr: str, paths) -> None:
     for path in paths:
         hits = [line for line in lines if path in line]
         assert len(hits) == 1, f"{path!r} named in {len(hits)} lines"
-
-
-def assert_clean_error(done: subprocess.CompletedProcess, fragment: str) -> None:
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and fragment in last, last
 
 
 def _save(image: Image.Image, fmt: str, **options) -> bytes:
@@ -119,7 +105,7 @@ BAD_KEYS = list(BAD)
 @pytest.fixture(scope="module")
 def messy_fit(messy, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     model = tmp_path_factory.mktemp("messy-model") / "model"
-    return model, benchmark("fit", "--data", str(messy), "--model", "CustomCNN", "--out", str(model), *FAST)
+    return model, cli("fit", "--data", str(messy), "--model", "CustomCNN", "--out", str(model), *FAST)
 
 
 def _rotated(photo: Image.Image) -> bytes:
@@ -130,7 +116,7 @@ def _rotated(photo: Image.Image) -> bytes:
 
 def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy, messy_fit, tmp_path):
     manifest = tmp_path / "m.csv"
-    splits = benchmark("splits", "--data", str(messy), "--folds", "5", "--strategy", "grouped", "--out", str(manifest))
+    splits = cli("splits", "--data", str(messy), "--folds", "5", "--strategy", "grouped", "--out", str(manifest))
     assert splits.returncode == 0 and "Traceback" not in splits.stderr, splits.stderr[-2000:]
     one_line_each(splits.stderr, BAD)
     for path, reason in BAD.items():
@@ -144,20 +130,20 @@ def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy
     one_line_each(fit.stderr, BAD)
     assert json.loads((model / "meta.json").read_text())["trained_on"]["n_images"] == 110 + len(ODD)
 
-    evaluate = benchmark("evaluate", "--model-dir", str(model), "--data", str(messy), "--json")
+    evaluate = cli("evaluate", "--model-dir", str(model), "--data", str(messy), "--json")
     assert evaluate.returncode == 0 and "Traceback" not in evaluate.stderr, evaluate.stderr[-2000:]
     one_line_each(evaluate.stderr, BAD)
     assert json.loads(evaluate.stdout)["n_images"] == 110 + len(ODD)
 
     folders = sorted({str(messy / p.split("/")[0]) for p in [*BAD, *ODD]})
-    predict = benchmark("predict", "--model-dir", str(model), *folders, "--csv", str(tmp_path / "p.csv"))
+    predict = cli("predict", "--model-dir", str(model), *folders, "--csv", str(tmp_path / "p.csv"))
     assert predict.returncode == 0 and "Traceback" not in predict.stderr, predict.stderr[-2000:]
     one_line_each(predict.stderr, BAD)
     predicted = set(pd.read_csv(tmp_path / "p.csv").path)
     assert {str(messy / p) for p in ODD} <= predicted and not {str(messy / p) for p in BAD} & predicted
 
     out = tmp_path / "runs"
-    run = benchmark(
+    run = cli(
         "run", "--data", str(messy), "--folds", "2", "--trials", "1", "--models", "CustomCNN", "--out", str(out),
         "--run-id", "messy", *FAST,
     )  # fmt: skip
@@ -181,7 +167,7 @@ def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy
 def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args, in_process):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     done = in_process(*args, "--data", str(messy), "--strict")
-    assert_clean_error(done, "bad image (--strict): ")
+    assert_one_line_error(done, "bad image (--strict): ")
     assert any(path in done.stderr.strip().splitlines()[-1] for path in BAD)
     assert not list(tmp_path.iterdir()), "nothing may be written before the data is known good"
 
@@ -189,9 +175,11 @@ def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args, i
 def test_strict_evaluate_and_predict_stop_too(messy, messy_fit, in_process):
     model, fit = messy_fit
     assert fit.returncode == 0, fit.stderr[-2000:]
-    assert_clean_error(in_process("evaluate", "--model-dir", str(model), "--data", str(messy), "--strict"), "--strict")
+    assert_one_line_error(
+        in_process("evaluate", "--model-dir", str(model), "--data", str(messy), "--strict"), "--strict"
+    )
     done = in_process("predict", "--model-dir", str(model), str(messy / "plank"), "--strict")
-    assert_clean_error(done, "bad image (--strict): ")
+    assert_one_line_error(done, "bad image (--strict): ")
 
 
 @pytest.mark.parametrize(
@@ -217,7 +205,7 @@ def test_bad_configuration_is_one_line_exit_2(real_sample, tmp_path, args, fragm
         args += ["--data", str(real_sample)]
     if args[0] == "run" and "--out" not in args:
         args += ["--out", str(tmp_path / "runs")]
-    assert_clean_error(in_process(*args), fragment)
+    assert_one_line_error(in_process(*args), fragment)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "a failed run left a directory"
 
 
@@ -226,8 +214,8 @@ def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp
     for label in sorted(p.name for p in real_sample.iterdir() if p.is_dir())[:3]:
         shutil.copytree(real_sample / label, sub / label)
     model = tmp_path / "model"
-    assert benchmark("fit", "--data", str(sub), "--model", "CustomCNN", "--out", str(model), *FAST).returncode == 0
-    assert_clean_error(benchmark("evaluate", "--model-dir", str(model), "--data", str(real_sample)), "class")
+    assert cli("fit", "--data", str(sub), "--model", "CustomCNN", "--out", str(model), *FAST).returncode == 0
+    assert_one_line_error(cli("evaluate", "--model-dir", str(model), "--data", str(real_sample)), "class")
 
 
 def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path):
@@ -315,8 +303,8 @@ def test_cache_command_shows_and_frees_the_space(real_copy, tmp_path):
     paths = sorted(real_copy.rglob("*.jpg"))[:10]
     load_pixels(paths, [content_key(p) for p in paths], Preprocess(size=32), tmp_path / "cache", workers=2)
     assert cache_usage(tmp_path / "cache")[0]["files"] == 10
-    info = benchmark("cache", "--info", "--dir", str(tmp_path / "cache"))
+    info = cli("cache", "--info", "--dir", str(tmp_path / "cache"))
     assert info.returncode == 0 and "10 files  pixels/" in info.stdout
-    cleared = benchmark("cache", "--clear", "--dir", str(tmp_path / "cache"))
+    cleared = cli("cache", "--clear", "--dir", str(tmp_path / "cache"))
     assert cleared.returncode == 0 and "MiB freed" in cleared.stdout
     assert not (tmp_path / "cache").exists()

@@ -7,20 +7,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from e2e_run import ROOT
+from harness import cli
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-def report_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", "report", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_run_writes_a_self_contained_report_with_every_section(finished_run):
@@ -65,7 +57,7 @@ def test_report_command_rebuilds_from_a_moved_run_directory_alone(finished_run, 
     shutil.copytree(finished_run, moved)
     (moved / "report.html").unlink()
     (moved / "summary.md").unlink()
-    done = report_command(str(moved))
+    done = cli("report", str(moved))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == f"report: {moved / 'report.html'}  summary: {moved / 'summary.md'}"
     html = (moved / "report.html").read_text(encoding="utf-8")
@@ -79,7 +71,7 @@ def test_report_command_rebuilds_from_a_moved_run_directory_alone(finished_run, 
 def test_report_on_an_unfinished_or_missing_run_is_one_line_exit_2(tmp_path):
     (tmp_path / "half").mkdir()
     for target, expected in ((tmp_path / "half", "has no summary.json"), (tmp_path / "none", "not found")):
-        done = report_command(str(target))
+        done = cli("report", str(target))
         assert done.returncode == 2
         assert done.stderr.strip().splitlines()[-1].startswith("error: ") and expected in done.stderr
         assert "Traceback" not in done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from e2e_run import ROOT, run_command
+from harness import ROOT, run_command
 
 # CPU float sums may be reordered between processes (oneDNN, thread pools); README: "Determinism".
 METRIC_TOLERANCE = 0.02

@@ -1,11 +1,10 @@
 import io
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from harness import cli
 from PIL import Image
 
 from benchmark.errors import BenchmarkError
@@ -14,7 +13,6 @@ from benchmark.scan import scan_dataset
 from config import DEFAULT
 
 EXT = DEFAULT.image_extensions
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def jpeg_bytes(size=(64, 48), colour=(200, 30, 30), **save) -> bytes:
@@ -83,27 +81,8 @@ def test_strict_stops_at_the_first_bad_file(dataset):
 
 
 def test_strict_on_the_command_line_exits_2_with_one_line(dataset, tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmark",
-            "splits",
-            "--data",
-            str(dataset),
-            "--folds",
-            "2",
-            "--strategy",
-            "leaky",
-            "--out",
-            str(tmp_path / "m.csv"),
-            "--strict",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ["--data", str(dataset), "--folds", "2", "--strategy", "leaky", "--out", str(tmp_path / "m.csv")]
+    done = cli("splits", *args, "--strict", timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "error: bad image (--strict): plank/c_text_100001.jpg: not an image"

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from e2e_run import QUICK, ROOT
+from harness import QUICK, ROOT
 
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
