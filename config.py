@@ -70,6 +70,18 @@ class Config:
     # --- tuning ---
     trials: int = 10
     inner_folds: int = 3
+    # Multi-fidelity: each trial trains on this fraction of its inner training part (stratified by
+    # class, seeded), validated on the whole inner validation part; the final model of every outer
+    # fold trains on its whole training part. At the real dataset's size on 2 CPU cores a trial on
+    # everything costs minutes to an hour; `python -m benchmark perf` measures what this buys.
+    tuning_subsample: float = 0.25
+
+    # --- speed ---
+    # What runs the frozen EfficientNet backbone once per image: "litert" (LiteRT/TFLite with
+    # XNNPACK, ~2x Keras on a CPU; Keras is used anyway on a GPU) or "keras".
+    feature_runtime: str = "litert"
+    # Cached activations held in memory at once (least recently used dropped, reloaded from disk).
+    feature_memory_mb: int = 1500
 
     # --- data ---
     data_dir: Path = PROJECT_ROOT / "data" / "workout-images"
@@ -229,6 +241,7 @@ SEARCH_SPACES["EfficientNetB0"] = dict(SEARCH_SPACES["EfficientNetLite0"])
 # on real data the Config defaults above apply. Printed when used.
 DEMO_RUN_OVERRIDES: dict[str, Any] = {
     "trials": 2,
+    "tuning_subsample": 1.0,  # 633 images: a quarter would leave a few frames per class
     "inner_folds": 2,
     "custom_cnn_input_size": 32,
     "max_unfrozen_blocks": 0,

@@ -111,24 +111,36 @@ def load_features(
     caches: Sequence[ArrayCache],
     compute: Callable[[np.ndarray], list[np.ndarray]],
     pixels: Callable[[np.ndarray], np.ndarray],
+    keep: Sequence[bool] | None = None,
     batch_size: int = 64,
     desc: str = "extract features",
 ) -> list[np.ndarray]:
-    """One array per cache (one per output of `compute`), rows in `keys` order.
+    """One array per cache with `keep` true (all by default), rows in `keys` order.
 
     Only images missing from any cache are run through `compute`, in batches, with their pixels
     fetched by `pixels(indices)`: the frozen part of the backbone runs once per image and view.
+    Caches not kept are only checked for presence and filled, never read into memory: at the real
+    dataset's size each cut point is hundreds of MB, and a fold needs one of them at a time.
     """
-    loaded: list[list[np.ndarray | None]] = [[cache.load(key) for key in keys] for cache in caches]
-    missing = np.array([i for i in range(len(keys)) if any(column[i] is None for column in loaded)], dtype=np.int64)
+    keep = [True] * len(caches) if keep is None else list(keep)
+    loaded = [[cache.load(key) for key in keys] if wanted else None for cache, wanted in zip(caches, keep)]
+
+    def present(index: int) -> bool:
+        return all(
+            column[index] is not None if column is not None else cache.path(keys[index]).is_file()
+            for column, cache in zip(loaded, caches)
+        )
+
+    missing = np.array([i for i in range(len(keys)) if not present(i)], dtype=np.int64)
     batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
     for batch in progress(batches, total=len(batches), desc=desc):
         outputs = compute(pixels(batch))
         for column, cache, output in zip(loaded, caches, outputs):
             for row, index in zip(output, batch):
                 cache.save(keys[index], row)
-                column[index] = row
-    return [np.stack(column) for column in loaded]
+                if column is not None:
+                    column[index] = row
+    return [np.stack(column) for column in loaded if column is not None]
 
 
 def cache_usage(root: Path) -> list[dict[str, object]]:

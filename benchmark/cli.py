@@ -17,7 +17,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.summary import headline, inflation_sentence
 from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config
 from models.errors import ModelError
-from models.learners import MODEL_NAMES
+from models.learners import MODEL_NAMES, RUNTIMES
 from splits import STRATEGIES, SplitError, read_manifest
 
 
@@ -184,6 +184,10 @@ def checked(config: Config) -> Config:
     strategies = [s for s in config.strategies if s not in STRATEGIES]
     if strategies or not config.strategies:
         raise BenchmarkError(f"unknown split strategy {strategies[:1]}: choose from {', '.join(STRATEGIES)}")
+    if not 0 < config.tuning_subsample <= 1:
+        raise BenchmarkError(f"--set tuning_subsample must be in (0, 1], got {config.tuning_subsample}")
+    if config.feature_runtime not in RUNTIMES:
+        raise BenchmarkError(f"unknown feature_runtime {config.feature_runtime!r}: choose from {', '.join(RUNTIMES)}")
     for name, least in (("folds", 2), ("inner_folds", 2), ("trials", 0), ("scan_workers", 1)):
         if getattr(config, name) < least:
             label = f"--{name}" if name in ("folds", "trials") else f"--set {name}"

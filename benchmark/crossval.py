@@ -99,7 +99,9 @@ class FoldInputs:
 def dataset_source(config: Config, data: RunData) -> DatasetSource:
     """One per process: its in-memory pixels and features then serve every fold, not just one."""
     labels = np.array([data.class_names.index(label) for label in data.labels])
-    return DatasetSource(data.root, data.paths, labels, config.cache_dir, config.scan_workers, keys=data.keys)
+    return DatasetSource(
+        data.root, data.paths, labels, config.cache_dir, config.scan_workers, data.keys, config.feature_memory_mb
+    )
 
 
 def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSource) -> FoldInputs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,13 +23,16 @@ class DatasetSource:
         cache_dir: Path,
         workers: int = 4,
         keys: Sequence[str] | None = None,
+        feature_memory_mb: int = 1500,
     ):
         self.root, self.paths = Path(root), list(paths)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cache_dir, self.workers = Path(cache_dir), workers
         self._keys: list[str] | None = None if keys is None else list(keys)  # content hashes, if known
         self._pixels: dict[Preprocess, np.ndarray] = {}
-        self._features: dict[tuple[str, tuple[str, ...]], list[np.ndarray]] = {}
+        # Activations kept in memory, least recently used first, within feature_memory_mb.
+        self._features: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self.feature_memory_bytes = feature_memory_mb * 2**20
 
     @property
     def keys(self) -> list[str]:
@@ -53,11 +57,24 @@ class DatasetSource:
         outputs: Sequence[str],
         spec: Preprocess,
         compute: Callable[[np.ndarray], list[np.ndarray]],
+        keep: Sequence[bool] | None = None,
     ) -> list[np.ndarray]:
-        memo = (namespace, tuple(outputs))
-        if memo not in self._features:
+        """The kept outputs (all by default) of `compute` for every image, from memory, disk or `compute`."""
+        keep = [True] * len(outputs) if keep is None else list(keep)
+        wanted = [(namespace, name) for name, kept in zip(outputs, keep) if kept]
+        if not all(memo in self._features for memo in wanted):
             caches = [ArrayCache(self.cache_dir, f"{namespace}/{name}") for name in outputs]
-            self._features[memo] = load_features(
-                self.keys, caches, compute, lambda idx: self._load_pixels(idx, spec), batch_size=32
+            arrays = load_features(
+                self.keys, caches, compute, lambda idx: self._load_pixels(idx, spec), keep=keep, batch_size=32
             )
-        return self._features[memo]
+            self._features.update(zip(wanted, arrays))
+        for memo in wanted:
+            self._features.move_to_end(memo)
+        result = [self._features[memo] for memo in wanted]
+        self._forget_old_features()
+        return result
+
+    def _forget_old_features(self) -> None:
+        """Drop least recently used activations beyond the memory budget; they reload from disk."""
+        while len(self._features) > 1 and sum(a.nbytes for a in self._features.values()) > self.feature_memory_bytes:
+            self._features.popitem(last=False)

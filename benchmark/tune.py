@@ -60,6 +60,7 @@ def learner_options(config: Config, model_name: str) -> dict[str, Any]:
         "max_unfrozen_blocks": config.max_unfrozen_blocks,
         "b0_weights": config.b0_weights_file,
         "train_positions": config.efficientnet_train_positions,
+        "runtime": config.feature_runtime,
     }
 
 
@@ -69,6 +70,18 @@ def make_learner(config: Config, model_name: str, hp: Mapping[str, Any], n_class
     elif "unfrozen_blocks" in hp:
         hp = {**hp, "unfrozen_blocks": min(int(hp["unfrozen_blocks"]), config.max_unfrozen_blocks)}
     return create_learner(model_name, hp, n_classes, seed, config.cache_dir, **learner_options(config, model_name))
+
+
+def subsample(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """`fraction` of `indices`, the same share of every class (at least one image each), sorted."""
+    if fraction >= 1.0:
+        return indices
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels[indices]):
+        members = indices[labels[indices] == label]
+        chosen.append(rng.choice(members, max(1, round(len(members) * fraction)), replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -132,7 +145,8 @@ def tune(
             raise SurplusTrial
         hp = {**base, **suggest(trial, space)}
         scores, best_epochs = [], []
-        for fold, (train_idx, val_idx) in enumerate(inner):
+        for fold, (full_train_idx, val_idx) in enumerate(inner):
+            train_idx = subsample(full_train_idx, source.labels, config.tuning_subsample, seed + fold)
 
             def report(epoch: int, accuracy: float, fold: int = fold) -> None:
                 checkpoint("tune")
