@@ -75,6 +75,9 @@ class Config:
     # fold trains on its whole training part. At the real dataset's size on 2 CPU cores a trial on
     # everything costs minutes to an hour; `python -m benchmark perf` measures what this buys.
     tuning_subsample: float = 0.25
+    # ...and the EfficientNet head of a trial trains on the centre crop and its mirror ("center")
+    # rather than every cached view ("all", what the final model uses).
+    tuning_head_views: str = "center"
 
     # --- speed ---
     # What runs the frozen EfficientNet backbone once per image: "litert" (LiteRT/TFLite with

@@ -17,7 +17,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.summary import headline, inflation_sentence
 from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config
 from models.errors import ModelError
-from models.learners import MODEL_NAMES, RUNTIMES
+from models.learners import HEAD_VIEWS, MODEL_NAMES, RUNTIMES
 from splits import STRATEGIES, SplitError, read_manifest
 
 
@@ -110,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
     download.add_argument("--out", type=Path, default=DEFAULT.data_dir)
     download.add_argument("--from", dest="source", type=Path, help="install from a local archive or folder instead")
+
+    perf = commands.add_parser("perf", help="measure speed and memory at the real dataset's size (prints a table)")
+    perf.add_argument("--images", type=int, default=13_853, help="images of the generated dataset (default 13853)")
+    perf.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    perf.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0],
+                      help="shares of --images to measure the steps on (default 0.25 0.5 1.0)")  # fmt: skip
+    perf.add_argument("--run-fractions", type=float, nargs="*", default=[0.25, 0.5],
+                      help="shares of --images to time a whole run on; the full size is projected from them "
+                      "(default 0.25 0.5; add 1.0 to measure it outright; none: --no-run)")  # fmt: skip
+    perf.add_argument("--no-run", action="store_true", help="skip the timed runs (the steps only)")
+    perf.add_argument("--folds", type=int, default=5, help="outer folds of the timed runs (default 5)")
+    perf.add_argument("--trials", type=int, default=10, help="trials per fold of the timed runs (default 10)")
+    perf.add_argument("--work", type=Path, help="folder for generated data, caches and runs (default .cache/perf)")
+    perf.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
+    _set_option(perf)
     return parser
 
 
@@ -186,6 +201,10 @@ def checked(config: Config) -> Config:
         raise BenchmarkError(f"unknown split strategy {strategies[:1]}: choose from {', '.join(STRATEGIES)}")
     if not 0 < config.tuning_subsample <= 1:
         raise BenchmarkError(f"--set tuning_subsample must be in (0, 1], got {config.tuning_subsample}")
+    if config.tuning_head_views not in HEAD_VIEWS:
+        raise BenchmarkError(
+            f"unknown tuning_head_views {config.tuning_head_views!r}: choose from {', '.join(HEAD_VIEWS)}"
+        )
     if config.feature_runtime not in RUNTIMES:
         raise BenchmarkError(f"unknown feature_runtime {config.feature_runtime!r}: choose from {', '.join(RUNTIMES)}")
     for name, least in (("folds", 2), ("inner_folds", 2), ("trials", 0), ("scan_workers", 1)):
@@ -301,6 +320,20 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             title = "Demo data: per class, two frames of one video | two frames of another video"
             print(f"preview: {save_preview(load_dataset(out, config), args.preview, title)}")
+    elif args.command == "perf":
+        from benchmark import perf
+
+        fractions = sorted(set(args.fractions))
+        run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
+        if args.images < perf.MIN_IMAGES or any(not 0 < f <= 1 for f in (*fractions, *run_fractions)):
+            raise BenchmarkError(f"perf: --images must be at least {perf.MIN_IMAGES} and every fraction in (0, 1]")
+        work = args.work or config.cache_dir.parent / "perf"
+        run_extra = [arg for pair in args.set for arg in ("--set", pair)]
+        results = perf.measure(config, args.images, fractions, run_fractions, work, args.folds, args.trials, run_extra)
+        print("\n".join(perf.table(results)))
+        if args.json:
+            perf.write(results, args.json)
+            print(f"figures: {args.json}")
     elif args.command == "download":
         if args.source:
             out = install_dataset(args.source, args.out, config.image_extensions)

@@ -215,14 +215,14 @@ def plan_files(spec: DemoScale, seed: int, total_images: int | None = None) -> l
     web = [[label, i + 1, 1, True] for label in CLASS_NAMES for i in range(spec.web_images_per_class)]
     target = total_images if total_images is not None else spec.total_images
     if target is not None:
+        if target - len(web) < len(videos):
+            raise BenchmarkError(f"--images must be at least {len(videos) + len(web)} for this scale")
         _fit_total(videos, target - len(web), rng, spec)
     return [tuple(v) for v in videos + web]
 
 
 def _fit_total(videos: list[list], target: int, rng: np.random.Generator, spec: DemoScale) -> None:
     """Nudge frames per video until they sum to `target`, within [1, 4 * max_frames]."""
-    if target < len(videos):
-        raise BenchmarkError(f"--images must be at least {len(videos) + len(CLASS_NAMES)} for this scale")
     counts = np.array([v[2] for v in videos], dtype=np.int64)
     counts = np.maximum(1, np.round(counts * target / counts.sum()).astype(np.int64))
     ceiling = 4 * spec.max_frames

@@ -42,10 +42,11 @@ class DatasetSource:
 
     def pixels(self, spec: Preprocess) -> np.ndarray:
         if spec not in self._pixels:
-            self._pixels[spec] = self._load_pixels(np.arange(len(self.paths)), spec)
+            self._pixels[spec] = self.pixels_of(np.arange(len(self.paths)), spec)
         return self._pixels[spec]
 
-    def _load_pixels(self, indices: np.ndarray, spec: Preprocess) -> np.ndarray:
+    def pixels_of(self, indices: np.ndarray, spec: Preprocess) -> np.ndarray:
+        """Pixels of some images, decoded or read from the cache, without holding the whole dataset."""
         if spec in self._pixels:
             return self._pixels[spec][indices]
         paths = [self.root / self.paths[i] for i in indices]
@@ -65,7 +66,7 @@ class DatasetSource:
         if not all(memo in self._features for memo in wanted):
             caches = [ArrayCache(self.cache_dir, f"{namespace}/{name}") for name in outputs]
             arrays = load_features(
-                self.keys, caches, compute, lambda idx: self._load_pixels(idx, spec), keep=keep, batch_size=32
+                self.keys, caches, compute, lambda idx: self.pixels_of(idx, spec), keep=keep, batch_size=32
             )
             self._features.update(zip(wanted, arrays))
         for memo in wanted:

@@ -64,12 +64,18 @@ def learner_options(config: Config, model_name: str) -> dict[str, Any]:
     }
 
 
-def make_learner(config: Config, model_name: str, hp: Mapping[str, Any], n_classes: int, seed: int):
+def make_learner(
+    config: Config, model_name: str, hp: Mapping[str, Any], n_classes: int, seed: int, trial: bool = False
+):
+    """The learner of `model_name`; `trial` ones train at the tuning fidelity (see config.tuning_*)."""
+    options = learner_options(config, model_name)
+    if trial and model_name != "CustomCNN":
+        options["head_views"] = config.tuning_head_views
     if model_name == "CustomCNN":
         hp = {**hp, "input_size": config.custom_cnn_input_size}
     elif "unfrozen_blocks" in hp:
         hp = {**hp, "unfrozen_blocks": min(int(hp["unfrozen_blocks"]), config.max_unfrozen_blocks)}
-    return create_learner(model_name, hp, n_classes, seed, config.cache_dir, **learner_options(config, model_name))
+    return create_learner(model_name, hp, n_classes, seed, config.cache_dir, **options)
 
 
 def subsample(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -155,7 +161,7 @@ def tune(
                     if trial.should_prune():
                         raise optuna.TrialPruned()
 
-            learner = make_learner(config, model_name, hp, n_classes, seed)
+            learner = make_learner(config, model_name, hp, n_classes, seed, trial=True)
             result = learner.fit(source, train_idx, val_idx, report)
             proba = learner.predict_proba(source, val_idx)
             scores.append(float((proba.argmax(1) == source.labels[val_idx]).mean()))

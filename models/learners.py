@@ -103,7 +103,7 @@ def _train(
         result.best_epochs[phase] = epochs
 
 
-def _dataset(x: np.ndarray | Sequence[np.ndarray], y: np.ndarray, batch: int, seed: int, shuffle: bool):
+def training_dataset(x: np.ndarray | Sequence[np.ndarray], y: np.ndarray, batch: int, seed: int, shuffle: bool):
     data = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         data = data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
@@ -209,8 +209,8 @@ class CustomCNNLearner:
             metrics=["accuracy"],
         )
         batch = int(self.hp["batch_size"])
-        train = _dataset(pixels[train_idx], source.labels[train_idx], batch, self.seed, shuffle=True)
-        val = None if val_idx is None else _dataset(pixels[val_idx], source.labels[val_idx], 128, 0, False)
+        train = training_dataset(pixels[train_idx], source.labels[train_idx], batch, self.seed, shuffle=True)
+        val = None if val_idx is None else training_dataset(pixels[val_idx], source.labels[val_idx], 128, 0, False)
         result = FitResult()
         _train(self.model, train, val, int(self.hp["epochs"]), int(self.hp.get("patience", 5)), result, "train", report)
         return result
@@ -282,12 +282,15 @@ class EfficientNetLearner:
     def _output_names(self, position: str) -> list[str]:
         return [f"{part}-{flip}" for flip in ("plain", "mirrored") for part in self._parts(position)]
 
-    def _make_extractor(self) -> Callable[[np.ndarray], list[np.ndarray]]:
-        """Pixels -> [pooled, cut1, ..., cutN]: LiteRT with XNNPACK on a CPU, Keras on a GPU."""
+    def extractor_model(self) -> keras.Model:
+        """Pixels -> [pooled, cut1, ..., cutN] of the frozen backbone, as a Keras model."""
         self._build_backbone()
         cuts = [self.backbone.get_layer(self._cut_layer(n)).output for n in range(1, self.max_unfrozen + 1)]
         pooled = keras.layers.GlobalAveragePooling2D()(self.backbone.output)
-        model = keras.Model(self.backbone.input, [pooled, *cuts])
+        return keras.Model(self.backbone.input, [pooled, *cuts])
+
+    def fast_extractor(self, model: keras.Model) -> Callable[[np.ndarray], list[np.ndarray]]:
+        """`model` run by LiteRT with XNNPACK on a CPU (exported once into the cache), by Keras on a GPU."""
         if self.runtime == "litert" and not tf.config.list_physical_devices("GPU"):
             from models.litert import LiteRTRunner, export_litert
 
@@ -314,7 +317,7 @@ class EfficientNetLearner:
 
             def compute(pixels: np.ndarray) -> list[np.ndarray]:
                 if self._extractor is None:
-                    self._extractor = self._make_extractor()
+                    self._extractor = self.fast_extractor(self.extractor_model())
                 plain, mirrored = self._extractor(pixels), self._extractor(pixels[:, :, ::-1])
                 return [np.asarray(out, dtype=np.float16) for out in (*plain[:width], *mirrored[:width])]
 
@@ -404,11 +407,13 @@ class EfficientNetLearner:
             cut = f"cut{self.unfrozen}"
             x = np.concatenate([features[f"{cut}-center-{flip}"][train_idx] for flip in ("plain", "mirrored")])
             y = self._onehot(np.concatenate([labels[train_idx]] * 2))
-            train = _dataset(x, y, int(self.hp["batch_size"]), self.seed, shuffle=True)
+            train = training_dataset(x, y, int(self.hp["batch_size"]), self.seed, shuffle=True)
             val = (
                 None
                 if val_idx is None
-                else _dataset(features[f"{cut}-center-plain"][val_idx], self._onehot(labels[val_idx]), 256, 0, False)
+                else training_dataset(
+                    features[f"{cut}-center-plain"][val_idx], self._onehot(labels[val_idx]), 256, 0, False
+                )
             )
             self.tail = self._tail_model(self.unfrozen)
             self._compile(self.tail, float(self.hp["finetune_learning_rate"]))

@@ -1,0 +1,108 @@
+"""Speed work must not change results: LiteRT features equal Keras', the fast head learns and is
+seeded, the trial subsample is stratified, the feature memory budget reloads from disk; and a smoke
+run of `python -m benchmark perf` (figures, not timings, are asserted)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.dataset import load_dataset
+from benchmark.source import DatasetSource
+from benchmark.tune import subsample
+from config import DEFAULT, DEFAULT_HYPERPARAMETERS
+from models.learners import EfficientNetLearner, FitResult, train_linear_head
+from models.litert import LiteRTRunner
+from tests.harness import cli
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tiny_demo):
+    dataset = load_dataset(tiny_demo, DEFAULT)
+    labels = np.array([dataset.class_names.index(label) for label in dataset.images["label"]])
+    return DatasetSource(tiny_demo, dataset.images["path"].tolist(), labels, DEFAULT.cache_dir)
+
+
+def test_litert_extractor_matches_keras(tiny_source):
+    learner = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, DEFAULT.cache_dir, max_unfrozen_blocks=2)
+    model = learner.extractor_model()
+    fast = learner.fast_extractor(model)
+    assert isinstance(fast, LiteRTRunner)
+    pixels = tiny_source.pixels(learner.preprocess)[:9].astype(np.float32)  # 9: the last LiteRT batch is padded
+    expected = model.predict(pixels, verbose=0)
+    got = fast(pixels)
+    assert [a.shape for a in got] == [a.shape for a in expected] == [(9, 1280), (9, 7, 7, 192), (9, 7, 7, 192)]
+    for a, b in zip(got, expected):
+        assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(b).max())
+
+
+def test_linear_head_learns_and_is_seeded():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 64)) * 3
+    labels = rng.integers(0, 5, 600)
+    x = (centres[labels] + rng.normal(size=(600, 64))).astype(np.float16)
+    hp = {**DEFAULT_HYPERPARAMETERS["EfficientNetLite0"], "head_epochs": 40}
+    val = (x[500:], labels[500:])
+    first, result = train_linear_head(x[:500], labels[:500], val, 5, hp, 7, FitResult()), FitResult()
+    again = train_linear_head(x[:500], labels[:500], val, 5, hp, 7, result)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    accuracy = ((val[0].astype(np.float32) @ again[0] + again[1]).argmax(1) == val[1]).mean()
+    assert accuracy > 0.95 and max(result.val_accuracy) == pytest.approx(accuracy)
+    other = train_linear_head(x[:500], labels[:500], val, 5, hp, 8, FitResult())
+    assert not np.array_equal(other[0], first[0])
+
+
+def test_trial_subsample_keeps_every_class_and_the_seed():
+    labels = np.repeat(np.arange(4), [40, 20, 8, 2])
+    indices = np.arange(len(labels))[::-1]
+    chosen = subsample(indices, labels, 0.25, 3)
+    assert np.array_equal(chosen, subsample(indices, labels, 0.25, 3))
+    assert np.bincount(labels[chosen]).tolist() == [10, 5, 2, 1]  # a quarter per class, at least one
+    assert set(chosen) <= set(indices) and list(chosen) == sorted(chosen)
+    assert np.array_equal(subsample(indices, labels, 1.0, 3), indices)
+
+
+def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_source):
+    source = DatasetSource(
+        tiny_source.root, tiny_source.paths, tiny_source.labels, tmp_path, keys=tiny_source.keys, feature_memory_mb=0
+    )
+    calls = []
+
+    def compute(pixels):
+        calls.append(len(pixels))
+        return [pixels.mean(axis=(1, 2)), pixels.max(axis=(1, 2))]
+
+    spec = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, tmp_path).preprocess
+    mean_only = source.features("test/a", ["mean", "max"], spec, compute, keep=[True, False])[0]
+    assert sum(calls) == len(source.paths)  # both outputs cached at once...
+    assert len(source._features) == 1  # ...but only the kept one is held
+    maximum = source.features("test/a", ["mean", "max"], spec, compute, keep=[False, True])[0]
+    assert sum(calls) == len(source.paths) and len(source._features) == 1  # over budget: the older one left
+    again = source.features("test/a", ["mean", "max"], spec, compute, keep=[True, False])[0]
+    assert sum(calls) == len(source.paths)  # read back from disk, not recomputed
+    assert np.array_equal(again, mean_only) and maximum.shape == mean_only.shape
+
+
+def test_perf_command_prints_and_writes_every_figure(tmp_path):
+    out = tmp_path / "perf.json"
+    done = cli(
+        "perf", "--images", "506", "--fractions", "1.0", "--no-run", "--work", str(tmp_path / "work"),
+        "--json", str(out), "--set", 'efficientnet_train_positions=["center"]', "--set", "max_unfrozen_blocks=1",
+        "--set", "custom_cnn_input_size=32", "--set", "inner_folds=2", timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    figures = results["by_images"]["506"]
+    for key in (
+        "decode_images_per_s", "feature_extraction_images_per_s", "keras_predict_images_per_s",
+        "feature_extraction_speedup", "head_trial_s", "finetune_trial_s", "custom_cnn_images_per_s",
+        "naive_tf_data_images_per_s", "custom_cnn_speedup", "peak_rss_gb",
+    ):  # fmt: skip
+        assert figures[key] > 0, key
+    assert figures["feature_max_abs_difference"] < 1e-2 and figures["feature_extraction_runtime"] == "LiteRTRunner"
+    assert figures["tuning_images"] < 506 and results["machine"]["usable_cpus"] >= 1
+    assert set(results["targets"]) == {
+        "feature_extraction_speedup", "head_trial_s", "custom_cnn_speedup", "full_run_hours", "peak_rss_gb",
+    }  # fmt: skip
+    assert results["full_run"]["hours"] > 0 and "estimated" in results["full_run"]["how"]
+    assert "target feature_extraction_speedup >= 3:" in done.stdout and f"figures: {out}" in done.stdout
