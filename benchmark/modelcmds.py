@@ -36,8 +36,7 @@ def fit(config: Config, data: Path | None, model_name: str, out: Path, trials: i
     dataset = load(config, data)
     print_summary(dataset.summary())
     classes = dataset.class_names
-    labels = np.array([classes.index(label) for label in dataset.images["label"]])
-    source = DatasetSource(dataset.root, dataset.images["path"].tolist(), labels, config.cache_dir, config.scan_workers)
+    source = DatasetSource.of(dataset, classes, config)
     study = None
     if trials > 0:
         folds = assign_folds(
@@ -51,13 +50,13 @@ def fit(config: Config, data: Path | None, model_name: str, out: Path, trials: i
         tune(config, model_name, source, len(classes), fold_pairs(folds), trials, study, config.seed)
     hp = final_hyperparameters(model_name, study)
     learner = make_learner(config, model_name, hp, len(classes), config.seed)
-    learner.fit(source, np.arange(len(labels)))
+    learner.fit(source, np.arange(len(source.labels)))
     meta = {
         "model_name": model_name,
         "hyperparameters": hp,
         "trials": trials,
         "best_inner_accuracy": None if study is None or not study.best_trials else study.best_value,
-        "trained_on": {"data_dir": str(dataset.root), "n_images": int(len(labels))},
+        "trained_on": {"data_dir": str(dataset.root), "n_images": int(len(source.labels))},
         "config": config.to_dict(),
         "seed": config.seed,
         "duration_s": round(time.time() - started, 1),
@@ -76,10 +75,9 @@ def evaluate(config: Config, model_dir: Path, data: Path | None) -> dict[str, An
             f"{model_dir} was trained on another class set: data class(es) {', '.join(map(repr, unknown[:3]))} "
             f"are not among its {len(saved.class_names)} classes"
         )
-    labels = np.array([saved.class_names.index(label) for label in dataset.images["label"]])
-    source = DatasetSource(dataset.root, dataset.images["path"].tolist(), labels, config.cache_dir, config.scan_workers)
+    source = DatasetSource.of(dataset, saved.class_names, config)
     proba = saved.predict(source.pixels(saved.preprocess))
-    metrics = classification_metrics(labels, proba, saved.class_names)
+    metrics = classification_metrics(source.labels, proba, saved.class_names)
     metrics["model_dir"] = str(model_dir)
     metrics["data_dir"] = str(dataset.root)
     return metrics

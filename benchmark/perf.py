@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.atomic import atomic_write_json
+from benchmark.crossval import load_fold_records
 from benchmark.dataset import load_dataset
 from benchmark.demo import generate_demo_data
 from benchmark.environment import machine, now, package_versions
@@ -54,13 +55,7 @@ def demo_at(work: Path, images: int, seed: int) -> Path:
 
 def _source(config: Config, data: Path, cache: Path) -> tuple[DatasetSource, Any]:
     dataset = load_dataset(data, config).with_keys(config.scan_workers)
-    images = dataset.images
-    labels = np.array([dataset.class_names.index(label) for label in images["label"]])
-    source = DatasetSource(
-        data, images["path"].tolist(), labels, cache, config.scan_workers, images["key"].tolist(),
-        config.feature_memory_mb,
-    )  # fmt: skip
-    return source, dataset
+    return DatasetSource.of(dataset, dataset.class_names, config.replace(cache_dir=cache)), dataset
 
 
 def measure_decode(source: DatasetSource) -> dict[str, float]:
@@ -113,20 +108,19 @@ def measure_head_trial(config: Config, source: DatasetSource, dataset) -> dict[s
     from benchmark.tune import search_space, tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from benchmark.pipeline import fold_assignment
     from models.learners import EfficientNetLearner
-    from splits import assign_folds, fold_pairs, inner_folds
+    from splits import GROUPED, fold_pairs, inner_folds
 
-    images = dataset.images
-    labels, groups = images["label"].tolist(), images["group"].tolist()
-    folds = assign_folds(labels, groups, "grouped", config.folds, config.seed)
-    train_idx, _ = fold_pairs(folds)[0]
-    inner = inner_folds(labels, groups, train_idx, "grouped", config.inner_folds, config.seed, 0)
+    labels, groups = dataset.images["label"].tolist(), dataset.images["group"].tolist()
+    train_idx, _ = fold_pairs(fold_assignment(dataset, GROUPED, config))[0]
+    inner = inner_folds(labels, groups, train_idx, GROUPED, config.inner_folds, config.seed, 0)
     learner = EfficientNetLearner(
         "EfficientNetLite0", {}, 0, config.seed, source.cache_dir, config.max_unfrozen_blocks,
         train_positions=config.efficientnet_train_positions, runtime=config.feature_runtime,
     )  # fmt: skip
     started = time.perf_counter()
-    learner._features(source, ("pooled",))  # every view of every image, into the cache (once per dataset)
+    learner.features(source, ("pooled",))  # every view of every image, into the cache (once per dataset)
     cache_s = time.perf_counter() - started
     views = 2 * len(learner.positions)
     results = {"feature_cache_build_s": cache_s, "feature_cache_passes_per_s": views * len(source.paths) / cache_s}
@@ -222,8 +216,7 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
     run_dir = runs / run_id
     stages = json.loads((run_dir / "timings.json").read_text())[-1]["stages_s"]
     per_model: dict[str, dict[str, float]] = {}
-    for path in (run_dir / "folds").rglob("fold*.json"):
-        record = json.loads(path.read_text())
+    for record in load_fold_records(run_dir):
         entry = per_model.setdefault(record["model"], {"tune_s": 0.0, "train_s": 0.0, "evaluate_s": 0.0})
         for key in entry:
             entry[key] += record[key]

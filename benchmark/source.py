@@ -34,6 +34,17 @@ class DatasetSource:
         self._features: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self.feature_memory_bytes = feature_memory_mb * 2**20
 
+    @classmethod
+    def of(cls, dataset, class_names: Sequence[str], config) -> DatasetSource:
+        """The images of a scanned `Dataset`, labelled by their index in `class_names`."""
+        images = dataset.images
+        labels = np.array([list(class_names).index(label) for label in images["label"]])
+        keys = images["key"].tolist() if "key" in images else None
+        return cls(
+            dataset.root, images["path"].tolist(), labels, config.cache_dir, config.scan_workers, keys,
+            config.feature_memory_mb,
+        )  # fmt: skip
+
     @property
     def keys(self) -> list[str]:
         if self._keys is None:
@@ -63,12 +74,13 @@ class DatasetSource:
         """The kept outputs (all by default) of `compute` for every image, from memory, disk or `compute`."""
         keep = [True] * len(outputs) if keep is None else list(keep)
         wanted = [(namespace, name) for name, kept in zip(outputs, keep) if kept]
-        if not all(memo in self._features for memo in wanted):
+        absent = [kept and (namespace, name) not in self._features for name, kept in zip(outputs, keep)]
+        if any(absent):  # read (or compute) only what memory lacks
             caches = [ArrayCache(self.cache_dir, f"{namespace}/{name}") for name in outputs]
             arrays = load_features(
-                self.keys, caches, compute, lambda idx: self.pixels_of(idx, spec), keep=keep, batch_size=32
+                self.keys, caches, compute, lambda idx: self.pixels_of(idx, spec), keep=absent, batch_size=32
             )
-            self._features.update(zip(wanted, arrays))
+            self._features.update(zip([(namespace, n) for n, a in zip(outputs, absent) if a], arrays))
         for memo in wanted:
             self._features.move_to_end(memo)
         result = [self._features[memo] for memo in wanted]

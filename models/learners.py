@@ -179,7 +179,7 @@ def train_linear_head(
         accuracy = float((logits.argmax(1) == val[1]).mean())
         result.val_accuracy.append(accuracy)
         if report is not None:
-            report(index, accuracy)
+            report(start + index, accuracy)  # steps count on across phases, as _EpochReporter's
         if accuracy > best:
             best, best_weights, since_best = accuracy, [kernel.numpy(), bias.numpy()], 0
         else:
@@ -305,7 +305,7 @@ class EfficientNetLearner:
 
         return keras_extract
 
-    def _features(self, source: ImageSource, parts: Sequence[str] = ("pooled",)) -> dict[str, np.ndarray]:
+    def features(self, source: ImageSource, parts: Sequence[str] = ("pooled",)) -> dict[str, np.ndarray]:
         """{part}-{position}-{plain|mirrored} -> (n_images, ...) float16 for the asked `parts`.
 
         Every output of a position is cached when any is missing, but only the asked ones are held
@@ -382,14 +382,14 @@ class EfficientNetLearner:
     def fit(self, source: ImageSource, train_idx, val_idx=None, report: EpochCallback | None = None) -> FitResult:
         self.unfrozen = int(self.hp.get("unfrozen_blocks", 0))
         parts = ("pooled", f"cut{self.unfrozen}") if self.unfrozen > 0 else ("pooled",)
-        features = self._features(source, parts)
+        features = self.features(source, parts)
         self.pooled_width = features["pooled-center-plain"].shape[-1]
         self._build_head()
         result = FitResult()
         labels = source.labels
         positions = self.positions if self.head_views == "all" else ("center",)
         views = [f"{position}-{flip}" for position in positions for flip in ("plain", "mirrored")]
-        head = self._head_on_pooled()
+        self._head_on_pooled()  # builds the head's layers
         weights = train_linear_head(
             np.concatenate([features[f"pooled-{view}"][train_idx] for view in views]),
             np.concatenate([labels[train_idx]] * len(views)),
@@ -400,7 +400,7 @@ class EfficientNetLearner:
             result,
             report,
         )
-        head.get_layer("head_predictions").set_weights(weights)
+        self.head[2].set_weights(weights)
         if self.unfrozen > 0:
             # Fine-tuning trains on the centre crop and its mirror: the other positions would triple
             # the costliest phase for views the head has already seen.
@@ -422,9 +422,9 @@ class EfficientNetLearner:
 
     def predict_proba(self, source: ImageSource, idx) -> np.ndarray:
         if self.unfrozen > 0:
-            x = self._features(source, (f"cut{self.unfrozen}",))[f"cut{self.unfrozen}-center-plain"][idx]
+            x = self.features(source, (f"cut{self.unfrozen}",))[f"cut{self.unfrozen}-center-plain"][idx]
             return self.tail.predict(x.astype(np.float32), batch_size=256, verbose=0)
-        x = self._features(source)["pooled-center-plain"][idx]
+        x = self.features(source)["pooled-center-plain"][idx]
         return self._head_on_pooled().predict(x.astype(np.float32), batch_size=256, verbose=0)
 
     def export_model(self) -> keras.Model:
@@ -441,4 +441,4 @@ def backbone_embeddings(source: ImageSource, cache_dir: Path, name: str = "Effic
     run (or a run after an audit) computes them once.
     """
     learner = EfficientNetLearner(name, {}, 0, 0, cache_dir, max_unfrozen_blocks=0)
-    return learner._features(source)["pooled-center-plain"].astype(np.float32)
+    return learner.features(source)["pooled-center-plain"].astype(np.float32)

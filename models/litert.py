@@ -61,10 +61,11 @@ class LiteRTRunner:
         chunks: list[dict[str, np.ndarray]] = []
         for start in range(0, len(pixels), LITERT_BATCH):
             part = pixels[start : start + LITERT_BATCH]
-            padded = np.zeros((LITERT_BATCH, *pixels.shape[1:]), np.float32)
-            padded[: len(part)] = part
-            outputs = self._runner(**{self._input_name: padded})
-            chunks.append({key: value[: len(part)].copy() for key, value in outputs.items()})
+            if len(part) < LITERT_BATCH:
+                part = np.concatenate([part, np.zeros((LITERT_BATCH - len(part), *part.shape[1:]), np.float32)])
+            outputs = self._runner(**{self._input_name: np.ascontiguousarray(part)})
+            rows = min(LITERT_BATCH, len(pixels) - start)
+            chunks.append({key: value[:rows].copy() for key, value in outputs.items()})
         # Signature outputs are named output_0, output_1, ... in the Keras model's output order.
         names = sorted(chunks[0], key=lambda key: int(key.rsplit("_", 1)[-1]))
         return [np.concatenate([chunk[name] for chunk in chunks]) for name in names]
