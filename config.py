@@ -1,14 +1,21 @@
-"""The single home of workout-bench's defaults.
+"""The user's choices: which models a run compares, the budgets, the data, the seed.
 
-The CLI only overrides these values; every stage reads them from a `Config`.
-Switch the model trained by `fit` with `model_name`; a `run` compares every model in `models`.
+Every field is typed and checked here, once, whoever builds the `Config` (the CLI's options and
+`--set KEY=VALUE`, a Python caller, a run directory's config.json): values are parsed from their
+annotation and refused in one line naming the field. What a model needs (default hyper-parameters,
+search space, its own options) lives with the model in `models/`; `model_options` only holds what
+the user changed there, checked by that model's options class.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,50 +54,190 @@ FILE_PREFIXES: dict[str, str] = {
     "lateral raises": "lateral raise",
 }
 
-
 GROUP_SOURCES = ("names", "infer")
+FEATURE_RUNTIMES = ("litert", "keras")  # what runs a frozen backbone over cached pixels
+# Where the caches go unless config says otherwise (tests and shared machines point it elsewhere).
+CACHE_DIR_ENV = "WORKOUT_BENCH_CACHE_DIR"
 
 
-@dataclass(frozen=True)
+class ConfigError(ValueError):
+    """A configuration value the user gave is not usable; `field` names it."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name} {message}")
+        self.field = field_name
+        self.reason = message
+
+
+def _models() -> tuple[str, ...]:
+    from models.registry import MODEL_NAMES  # the registry imports no TensorFlow
+
+    return MODEL_NAMES
+
+
+def _strategies() -> tuple[str, ...]:
+    from splits.names import STRATEGIES
+
+    return STRATEGIES
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    choices: Any = None,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field with the limits `check_fields` enforces: allowed values (a tuple, or a function
+    returning one, for names registered elsewhere), inclusive bounds, or a strict lower bound."""
+    metadata = {"choices": choices, "low": low, "high": high, "above": above}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def check_fields(instance: Any) -> None:
+    """Parse every field of a frozen dataclass from its annotation and check its limits, in place.
+
+    The one validator: `Config` and every model's options class call it from `__post_init__`.
+    """
+    hints = typing.get_type_hints(type(instance))
+    for spec in dataclasses.fields(instance):
+        value = parse_value(spec.name, hints[spec.name], getattr(instance, spec.name))
+        _check_limits(spec, value)
+        object.__setattr__(instance, spec.name, value)
+
+
+def parse_value(name: str, annotation: Any, value: Any) -> Any:
+    """`value` (a Python value, a JSON value or a command-line string) as `annotation` says."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        empty = value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", ""))
+        if empty and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return parse_value(name, inner[0], value)
+    if origin is tuple:
+        items = _as_list(name, value)
+        return tuple(parse_value(name, args[0], item) for item in items)
+    if origin in (dict, Mapping) or annotation in (dict, Mapping):
+        if isinstance(value, str):
+            value = _json(name, value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(name, f"must be a mapping, got {value!r}")
+        return {str(k): v for k, v in value.items()}
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"must be a whole number, got {value!r}")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value) if not isinstance(value, str) else int(value.strip())
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"must be a whole number, got {value!r}") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"must be a number, got {value!r}") from None
+    if annotation is Path:
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise ConfigError(name, f"must be a path, got {value!r}")
+        return Path(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, f"must be text, got {value!r}")
+        return value
+    return value
+
+
+def _json(name: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(name, f"is not valid JSON: {text!r}") from None
+
+
+def _as_list(name: str, value: Any) -> list[Any]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            value = _json(name, text)
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _check_limits(spec: dataclasses.Field, value: Any) -> None:
+    meta = spec.metadata
+    choices = meta.get("choices")
+    if choices is not None:
+        allowed = choices() if callable(choices) else choices
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            if item is not None and item not in allowed:
+                raise ConfigError(spec.name, f"must be one of {', '.join(map(str, allowed))}, got {item!r}")
+        if isinstance(value, tuple) and not value:
+            raise ConfigError(spec.name, f"needs at least one of {', '.join(map(str, allowed))}")
+    if value is None or isinstance(value, (tuple, dict, str, Path, bool)):
+        return
+    if meta.get("low") is not None and value < meta["low"]:
+        raise ConfigError(spec.name, f"must be at least {meta['low']:g}, got {value:g}")
+    if meta.get("high") is not None and value > meta["high"]:
+        raise ConfigError(spec.name, f"must be at most {meta['high']:g}, got {value:g}")
+    if meta.get("above") is not None and value <= meta["above"]:
+        raise ConfigError(spec.name, f"must be more than {meta['above']:g}, got {value:g}")
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_DIR_ENV) or PROJECT_ROOT / ".cache" / "workout-bench")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     # --- the one-line model switch (what `fit` trains) and what `run` compares ---
-    # "CustomCNN", "EfficientNetLite0" (ImageNet weights that work offline) or "EfficientNetB0"
-    # (Keras' weights: b0_weights_file, else the Keras cache, else a download).
-    model_name: str = "EfficientNetLite0"
-    models: tuple[str, ...] = ("CustomCNN", "EfficientNetLite0")
-    b0_weights_file: Path | None = None
-    # Largest N of "fine-tune the last N blocks": activations are cached at each of these cut points.
-    max_unfrozen_blocks: int = 3
-    # Crop windows along the long side cached as extra training views (each also mirrored).
-    efficientnet_train_positions: tuple[str, ...] = ("center", "left", "right")
-
-    # Input side of the CustomCNN in pixels (images are decoded and resized to it once, then cached).
-    custom_cnn_input_size: int = 64
+    model_name: str = setting("EfficientNetLite0", choices=_models)
+    models: tuple[str, ...] = setting(("CustomCNN", "EfficientNetLite0"), choices=_models)
+    # Per-model options the user changed, e.g. {"CustomCNN": {"input_size": 96}}; the rest comes
+    # from each model's options class in models/ (`--set CustomCNN.input_size=96` on the command line).
+    model_options: dict[str, dict[str, Any]] = setting(factory=dict)
 
     # --- tuning ---
-    trials: int = 10
-    inner_folds: int = 3
+    trials: int = setting(10, low=0)
+    inner_folds: int = setting(3, low=2)
     # Multi-fidelity: each trial trains on this fraction of its inner training part (stratified by
     # class, seeded), validated on the whole inner validation part; the final model of every outer
     # fold trains on its whole training part. At the real dataset's size on 2 CPU cores a trial on
     # everything costs minutes to an hour; `python -m benchmark perf` measures what this buys.
-    tuning_subsample: float = 0.25
-    # ...and the EfficientNet head of a trial trains on the centre crop and its mirror ("center")
-    # rather than every cached view ("all", what the final model uses).
-    tuning_head_views: str = "center"
+    tuning_subsample: float = setting(0.25, above=0.0, high=1.0)
 
     # --- speed ---
     # What runs the frozen EfficientNet backbone once per image: "litert" (LiteRT/TFLite with
     # XNNPACK, ~2x Keras on a CPU; Keras is used anyway on a GPU) or "keras".
-    feature_runtime: str = "litert"
+    feature_runtime: str = setting("litert", choices=FEATURE_RUNTIMES)
     # Cached activations held in memory at once (least recently used dropped, reloaded from disk).
-    feature_memory_mb: int = 1500
+    feature_memory_mb: int = setting(1500, low=0)
 
     # --- data ---
     data_dir: Path = PROJECT_ROOT / "data" / "workout-images"
     demo_dir: Path = PROJECT_ROOT / "data" / "demo"
     runs_dir: Path = PROJECT_ROOT / "runs"
-    cache_dir: Path = PROJECT_ROOT / ".cache" / "workout-bench"
+    cache_dir: Path = setting(factory=_default_cache_dir)
     image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
     kaggle_dataset: str = "hasyimabdillah/workoutexercises-images"
 
@@ -105,15 +252,15 @@ class Config:
 
     # Where groups come from: "names" (the patterns above) or "infer" (near-duplicate clusters in the
     # pixels, for datasets whose names carry no video id; see the audit thresholds below).
-    groups: str = "names"  # one of GROUP_SOURCES
+    groups: str = setting("names", choices=GROUP_SOURCES)
 
     # --- leakage audit (python -m benchmark audit, and a section of every run's report) ---
     # Two images are near-duplicates when their 64-bit pHashes differ in at most this many bits...
-    audit_phash_max_distance: int = 6
+    audit_phash_max_distance: int = setting(6, low=0, high=64)
     # ...or the cosine similarity of their frozen Lite0 embeddings is at least this. Calibrated on the
     # demo (frames of one video: 5th percentile 0.91, other videos: max 0.906) and on the real sample
     # (distinct videos: max 0.908 cosine, min 8 bits), so neither flags a distinct video there.
-    audit_cosine_min: float = 0.93
+    audit_cosine_min: float = setting(0.93, low=-1.0, high=1.0)
     audit_in_run: bool = True
 
     # --- devices ---
@@ -123,48 +270,67 @@ class Config:
 
     # --- splits ---
     seed: int = 42
-    folds: int = 5
-    strategies: tuple[str, ...] = ("grouped", "leaky")
+    folds: int = setting(5, low=2)
+    strategies: tuple[str, ...] = setting(("grouped", "leaky"), choices=_strategies)
 
     # --- scanning ---
-    scan_workers: int = 4
+    scan_workers: int = setting(4, low=1)
     strict: bool = False
 
     # --- demo data ---
-    demo_scale: str = "small"
+    demo_scale: str = setting("small", choices=lambda: tuple(DEMO_SCALES))
     demo_seed: int = 42
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        object.__setattr__(self, "model_options", self._checked_model_options())
+
+    def _checked_model_options(self) -> dict[str, dict[str, Any]]:
+        """Each model's changed options, parsed and checked by its options class; stored as plain values."""
+        from models.registry import model_spec
+
+        checked: dict[str, dict[str, Any]] = {}
+        for name, changes in sorted(self.model_options.items()):
+            if name not in _models():
+                raise ConfigError("model_options", f"must name models among {', '.join(_models())}, got {name!r}")
+            if not isinstance(changes, Mapping):
+                raise ConfigError(f"model_options.{name}", f"must be a mapping, got {changes!r}")
+            options = model_spec(name).make_options(changes)
+            checked[name] = {key: _plain(getattr(options, key)) for key in sorted(changes)}
+        return checked
+
+    def options_for(self, model: str) -> Any:
+        """The model's options: its defaults with what this config changed."""
+        from models.registry import model_spec
+
+        return model_spec(model).make_options(self.model_options.get(model, {}))
 
     def replace(self, **changes: Any) -> Config:
         """A copy with the non-None `changes` applied: the CLI's way of overriding defaults."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        def plain(value: Any) -> Any:
-            if isinstance(value, Path):
-                return str(value)
-            if isinstance(value, tuple):
-                return list(value)
-            return value
-
-        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
+    def from_dict(cls, values: Mapping[str, Any]) -> Config:
         """The inverse of to_dict (a run directory's config.json); unknown keys are ignored."""
-        changes: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name not in values:
-                continue
-            value, default = values[field.name], field.default
-            if isinstance(default, tuple) and isinstance(value, list):
-                value = tuple(value)
-            elif value is not None and (isinstance(default, Path) or field.name.endswith(("_dir", "_file"))):
-                value = Path(value)
-            changes[field.name] = value
-        return cls(**changes)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: paths as text, tuples as lists, mappings recursively."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -195,60 +361,16 @@ DEMO_SCALES: dict[str, DemoScale] = {
     ),
 }
 
-# Hyper-parameters used when a model is trained without tuning, and the base every trial starts from.
-DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
-    "CustomCNN": {
-        "base_width": 32,  # block widths 32-64-128-256
-        "dense_units": 512,
-        "dropout": 0.5,
-        "pooling": "flatten",
-        "learning_rate": 1e-3,
-        "batch_size": 32,
-        "augment": 0.1,
-        "epochs": 20,  # the most epochs; early stopping on inner validation folds picks fewer
-        "patience": 4,
-    },
-    "EfficientNetLite0": {
-        "head_dropout": 0.3,
-        "head_learning_rate": 3e-3,
-        "head_epochs": 30,
-        "unfrozen_blocks": 1,
-        "finetune_learning_rate": 1e-4,
-        "finetune_epochs": 5,
-        "batch_size": 32,
-        "label_smoothing": 0.1,
-    },
-}
-DEFAULT_HYPERPARAMETERS["EfficientNetB0"] = dict(DEFAULT_HYPERPARAMETERS["EfficientNetLite0"])
-
-# Optuna search spaces: name -> ("int", low, high) | ("float", low, high, log) | ("categorical", choices).
-SEARCH_SPACES: dict[str, dict[str, tuple]] = {
-    "CustomCNN": {
-        "base_width": ("categorical", (16, 32)),
-        "dense_units": ("categorical", (128, 256, 512)),
-        "dropout": ("float", 0.2, 0.6, False),
-        "learning_rate": ("float", 3e-4, 3e-3, True),
-        "batch_size": ("categorical", (16, 32, 64)),
-        "augment": ("float", 0.0, 0.25, False),
-    },
-    "EfficientNetLite0": {
-        "head_dropout": ("float", 0.0, 0.5, False),
-        "head_learning_rate": ("float", 3e-4, 1e-2, True),
-        "unfrozen_blocks": ("int", 0, 3),
-        "finetune_learning_rate": ("float", 1e-5, 1e-3, True),
-    },
-}
-SEARCH_SPACES["EfficientNetB0"] = dict(SEARCH_SPACES["EfficientNetLite0"])
-
 # The default `run` on the embedded demo data uses a small budget so it ends in minutes on a laptop;
-# on real data the Config defaults above apply. Printed when used.
+# on real data the Config defaults above apply. Only fields the user did not set are changed; printed when used.
 DEMO_RUN_OVERRIDES: dict[str, Any] = {
     "trials": 2,
     "tuning_subsample": 1.0,  # 633 images: a quarter would leave a few frames per class
     "inner_folds": 2,
-    "custom_cnn_input_size": 32,
-    "max_unfrozen_blocks": 0,
-    "efficientnet_train_positions": ("center",),
+    "model_options": {
+        "CustomCNN": {"input_size": 32},
+        "EfficientNetLite0": {"max_unfrozen_blocks": 0, "train_positions": ["center"]},
+    },
 }
 
 DEFAULT = Config()

@@ -1,24 +1,57 @@
-"""`python -m benchmark <command>`: parse options over config.py's defaults, call the stages."""
+"""`python -m benchmark <command>`: parse options over config.py's defaults, run one command.
+
+Each command lives in its own module under benchmark/commands/, imported only when it runs: this
+module and what it imports (config, the model registry, the split names) load no TensorFlow,
+scikit-learn or pandas, so `--help` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib
 import json
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from benchmark import interrupt, pipeline
-from benchmark.dataset import load_dataset, print_summary
-from benchmark.demo import generate_demo_data
-from benchmark.download import download_dataset, install_dataset
-from benchmark.errors import BenchmarkError
-from benchmark.summary import headline, inflation_sentence
-from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config
+from benchmark.core import interrupt
+from benchmark.core.errors import BenchmarkError
+from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config, ConfigError
 from models.errors import ModelError
-from models.learners import HEAD_VIEWS, MODEL_NAMES, RUNTIMES
-from splits import STRATEGIES, SplitError, read_manifest
+from models.registry import MODEL_NAMES
+from splits.names import STRATEGIES, SplitError
+
+DESCRIPTION = (
+    "Grouped vs leaky k-fold benchmarks for workout-exercise image classifiers: how much of your accuracy "
+    "is frames of the same video on both sides of the split."
+)
+# Command -> the module under benchmark/commands/ whose `main(args, config)` runs it.
+COMMANDS = {
+    "run": "run",
+    "worker": "worker",
+    "audit": "audit",
+    "report": "report",
+    "cache": "cache",
+    "scan": "scan",
+    "splits": "splits",
+    "fit": "fit",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "demo-data": "demo",
+    "download": "download",
+    "perf": "perf",
+}
+# Options that set a Config field (option dest -> field); `--set KEY=VALUE` reaches every other field.
+OPTION_FIELDS = {
+    "seed": "seed",
+    "folds": "folds",
+    "strict": "strict",
+    "strategies": "strategies",
+    "models": "models",
+    "trials": "trials",
+    "groups": "groups",
+}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -28,8 +61,22 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def program_name() -> str:
+    """What the user typed: `workout-bench` for the console script, else `python -m benchmark`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("__main__.py", "-m", "-c") else "python -m benchmark"
+
+
+def _version() -> str:
+    try:
+        return version("workout-bench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="python -m benchmark", description=__doc__)
+    parser = OneLineErrorParser(prog=program_name(), description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="nested-CV benchmark: grouped vs leaky folds, Optuna tuning inside")
@@ -40,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
     _groups_option(run)
     run.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
-    run.add_argument("--n-jobs", type=int, default=1, help="outer folds run in parallel (joblib processes)")
+    run.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
     run.add_argument("--timeout", type=float, help="seconds of tuning per outer fold (Optuna's timeout)")
     _set_option(run)
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
@@ -83,9 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="tune (with grouped inner folds) and train a final model on all of DIR")
     _data_options(fit, required=False)
-    fit.add_argument("--model", help=f"model to train (default {DEFAULT.model_name})")
+    fit.add_argument("--model", choices=MODEL_NAMES, help=f"model to train (default {DEFAULT.model_name})")
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
-    fit.add_argument("--trials", type=int, default=0, help="Optuna trials before the final training (default 0)")
+    fit.add_argument(
+        "--trials", type=_at_least(0), default=0, help="Optuna trials before the final training (default 0)"
+    )
     _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
@@ -104,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed)
     demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale)
     demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")
-    demo.add_argument("--jobs", type=int, default=1, help="worker processes")
+    demo.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes")
     demo.add_argument("--preview", type=Path, help="also save a PNG of sample frames (two videos per class)")
 
     download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
@@ -128,6 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _at_least(least: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
 def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
     default = "" if required else f" (default {DEFAULT.data_dir}, else the demo data)"
     parser.add_argument("--data", type=Path, required=required, help=f"folder with one sub-folder per class{default}")
@@ -149,69 +212,61 @@ def _set_option(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any field of config.Config, e.g. --set custom_cnn_input_size=96 (JSON values)",
+        help="a field of config.Config (--set inner_folds=2) or a model option (--set CustomCNN.input_size=96)",
     )
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(Config)}
-    overrides = {}
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set` pairs as Config keyword arguments (values JSON-decoded when they are JSON; Config parses
+    and checks them by type); `Model.option=VALUE` lands in model_options."""
+    fields = {name for name in Config.__dataclass_fields__}
+    overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or key not in fields:
-            raise BenchmarkError(f"--set {pair!r}: expected KEY=VALUE with KEY one of: {', '.join(sorted(fields))}")
+        model, dot, option = key.partition(".")
+        if not sep or not key or (not dot and key not in fields) or (dot and model not in MODEL_NAMES):
+            raise BenchmarkError(
+                f"--set {pair!r}: expected KEY=VALUE with KEY a config field ({', '.join(sorted(fields))}) "
+                f"or MODEL.OPTION with MODEL one of {', '.join(MODEL_NAMES)}"
+            )
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        current = getattr(DEFAULT, key)
-        if isinstance(current, tuple):
-            value = tuple(value) if isinstance(value, list) else (value,)
-        elif isinstance(current, Path) or key.endswith(("_dir", "_file")):
-            value = Path(value)
-        overrides[key] = value
+        if dot:
+            overrides.setdefault("model_options", {}).setdefault(model, {})[option] = value
+        else:
+            overrides[key] = value
     return overrides
 
 
-def config_from(args: argparse.Namespace) -> Config:
-    base = DEFAULT.replace(**parse_overrides(getattr(args, "set", [])))
-    return checked(
-        base.replace(
-            seed=getattr(args, "seed", None),
-            folds=getattr(args, "folds", None),
-            strict=getattr(args, "strict", None),
-            strategies=tuple(args.strategies) if getattr(args, "strategies", None) else None,
-            models=tuple(args.models) if getattr(args, "models", None) else None,
-            trials=getattr(args, "trials", None),
-            groups=getattr(args, "groups", None),
-            runs_dir=getattr(args, "out", None) if args.command == "run" else None,
-        )
-    )
+def config_from(args: argparse.Namespace) -> tuple[Config, set[str]]:
+    """The config the options ask for, and the fields the user set (`Model.option` for model options)."""
+    overrides = parse_overrides(getattr(args, "set", []))
+    explicit = {key for key in overrides if key != "model_options"}
+    explicit |= {f"{m}.{o}" for m, options in overrides.get("model_options", {}).items() for o in options}
+    for dest, field_name in OPTION_FIELDS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides[field_name] = tuple(value) if isinstance(value, list) else value
+            explicit.add(field_name)
+    if args.command == "run" and args.out is not None:
+        overrides["runs_dir"] = args.out
+        explicit.add("runs_dir")
+    model_options = overrides.pop("model_options", None)
+    try:
+        config = Config(**overrides, **({"model_options": model_options} if model_options else {}))
+    except ConfigError as error:
+        raise BenchmarkError(f"{_option_label(error.field, overrides, args)} {error.reason}") from None
+    return config, explicit
 
 
-def checked(config: Config) -> Config:
-    """Options that would otherwise fail deep inside a run, refused before any work starts."""
-    unknown = [m for m in (*config.models, config.model_name) if m not in MODEL_NAMES]
-    if unknown:
-        raise BenchmarkError(f"unknown model {unknown[0]!r}: choose from {', '.join(MODEL_NAMES)}")
-    if config.groups not in GROUP_SOURCES:
-        raise BenchmarkError(f"unknown group source {config.groups!r}: choose from {', '.join(GROUP_SOURCES)}")
-    strategies = [s for s in config.strategies if s not in STRATEGIES]
-    if strategies or not config.strategies:
-        raise BenchmarkError(f"unknown split strategy {strategies[:1]}: choose from {', '.join(STRATEGIES)}")
-    if not 0 < config.tuning_subsample <= 1:
-        raise BenchmarkError(f"--set tuning_subsample must be in (0, 1], got {config.tuning_subsample}")
-    if config.tuning_head_views not in HEAD_VIEWS:
-        raise BenchmarkError(
-            f"unknown tuning_head_views {config.tuning_head_views!r}: choose from {', '.join(HEAD_VIEWS)}"
-        )
-    if config.feature_runtime not in RUNTIMES:
-        raise BenchmarkError(f"unknown feature_runtime {config.feature_runtime!r}: choose from {', '.join(RUNTIMES)}")
-    for name, least in (("folds", 2), ("inner_folds", 2), ("trials", 0), ("scan_workers", 1)):
-        if getattr(config, name) < least:
-            label = f"--{name}" if name in ("folds", "trials") else f"--set {name}"
-            raise BenchmarkError(f"{label} must be at least {least}, got {getattr(config, name)}")
-    return config
+def _option_label(field_name: str, overrides: dict[str, Any], args: argparse.Namespace) -> str:
+    """How the user spelled the field in error: `--trials`, `--set inner_folds` or `--set CustomCNN.input_size`."""
+    for dest, name in OPTION_FIELDS.items():
+        if name == field_name and getattr(args, dest, None) is not None:
+            return f"--{dest}"
+    return f"--set {field_name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,125 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM stop at the next safe point: finished trials and folds are already on disk.
     interrupt.install()
     try:
-        return _dispatch(args)
-    except (BenchmarkError, SplitError, ModelError) as error:
+        config, explicit = config_from(args)
+        args.explicit = explicit
+        command = importlib.import_module(f"benchmark.commands.{COMMANDS[args.command]}")
+        return command.main(args, config)
+    except (BenchmarkError, SplitError, ModelError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: results written so far are kept; run the same command again to go on", file=sys.stderr)
         return 130
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    if args.command == "run":
-        if args.n_jobs < 1:
-            raise BenchmarkError(f"--n-jobs must be at least 1, got {args.n_jobs}")
-        if args.trials is not None and args.trials < 0:
-            raise BenchmarkError(f"--trials must be 0 or more, got {args.trials}")
-        run_dir, summary = pipeline.run(config, args.data, args.run_id, args.storage, args.n_jobs, args.timeout)
-        for line in headline(summary):
-            print(line)
-        for model, entry in summary["models"].items():
-            print(inflation_sentence(model, entry))
-        print(f"results: {run_dir}  report: {run_dir / 'report.html'}  summary: {run_dir / 'summary.md'}")
-    elif args.command == "worker":
-        from benchmark.worker import run_worker
-
-        run_dir = (args.out or config.runs_dir) / args.run_id
-        trials = run_worker(args.storage, run_dir, args.wait)
-        print(f"worker done: {trials} trial(s) run here; every study of {run_dir} has its budget")
-    elif args.command == "audit":
-        from benchmark import audit
-
-        dataset, agreement = pipeline.load_grouped(config, args.data)
-        print_summary(dataset.summary())
-        if args.manifest:
-            folds = pipeline.folds_from_manifest(dataset, read_manifest(args.manifest), args.manifest)
-        else:
-            folds = {strategy: pipeline.fold_assignment(dataset, strategy, config) for strategy in config.strategies}
-        summary, _ = audit.audit(dataset, config, folds)
-        if args.json:
-            extra = {"inferred_groups": agreement} if agreement is not None else {}
-            print(json.dumps({**summary, **extra}, indent=2, ensure_ascii=False))
-        else:
-            print("\n".join(audit.audit_lines(summary)))
-    elif args.command == "report":
-        from reports import build_report
-
-        html_path, markdown_path = build_report(args.run_dir, args.storage)
-        print(markdown_path.read_text(encoding="utf-8"), end="")
-        print(f"report: {html_path}  summary: {markdown_path}")
-    elif args.command == "cache":
-        from benchmark.cache import cache_usage, clear_cache
-
-        root = args.dir or config.cache_dir
-        if args.clear:
-            print(f"cache cleared: {root} ({clear_cache(root) / 2**20:.1f} MiB freed)")
-        else:
-            rows = cache_usage(root)
-            for row in rows:
-                print(f"{row['bytes'] / 2**20:10.1f} MiB {row['files']:8d} files  {row['cache']}")
-            total = sum(r["bytes"] for r in rows)
-            print(f"{total / 2**20:10.1f} MiB {sum(r['files'] for r in rows):8d} files  total in {root}")
-    elif args.command == "scan":
-        dataset = pipeline.load(config, args.data)
-        summary = dataset.summary()
-        if args.json:
-            print(json.dumps(summary, indent=2, ensure_ascii=False))
-        else:
-            print("\n".join(pipeline.summary_lines(summary)))
-    elif args.command == "splits":
-        manifest = pipeline.write_split(config, args.data, args.strategy, args.out)
-        print(f"manifest: {manifest}")
-    elif args.command == "fit":
-        if args.trials < 0:
-            raise BenchmarkError(f"--trials must be 0 or more, got {args.trials}")
-        from benchmark import modelcmds
-
-        meta = modelcmds.fit(config, args.data, args.model or config.model_name, args.out, args.trials)
-        print(
-            f"model: {args.out} ({meta['model_name']}, {meta['trained_on']['n_images']} images, {meta['duration_s']} s)"
-        )
-    elif args.command == "evaluate":
-        from benchmark import modelcmds
-
-        metrics = modelcmds.evaluate(config, args.model_dir, args.data)
-        print(modelcmds.to_json(metrics) if args.json else modelcmds.format_metrics(metrics))
-    elif args.command == "predict":
-        from benchmark import modelcmds
-
-        rows = modelcmds.predict(config, args.model_dir, args.paths, args.csv)
-        for row in rows:
-            print(row["path"] + "\t" + "\t".join(f"{name} {p:.3f}" for name, p in row["top"]))
-        if args.csv:
-            print(f"predictions: {args.csv}")
-    elif args.command == "demo-data":
-        out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs)
-        print(f"demo data: {out}")
-        if args.preview:
-            from benchmark.preview import save_preview
-
-            title = "Demo data: per class, two frames of one video | two frames of another video"
-            print(f"preview: {save_preview(load_dataset(out, config), args.preview, title)}")
-    elif args.command == "perf":
-        from benchmark import perf
-
-        fractions = sorted(set(args.fractions))
-        run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
-        if args.images < perf.MIN_IMAGES or any(not 0 < f <= 1 for f in (*fractions, *run_fractions)):
-            raise BenchmarkError(f"perf: --images must be at least {perf.MIN_IMAGES} and every fraction in (0, 1]")
-        work = args.work or config.cache_dir.parent / "perf"
-        run_extra = [arg for pair in args.set for arg in ("--set", pair)]
-        results = perf.measure(config, args.images, fractions, run_fractions, work, args.folds, args.trials, run_extra)
-        print("\n".join(perf.table(results)))
-        if args.json:
-            perf.write(results, args.json)
-            print(f"figures: {args.json}")
-    elif args.command == "download":
-        if args.source:
-            out = install_dataset(args.source, args.out, config.image_extensions)
-        else:
-            out = download_dataset(config.kaggle_dataset, args.out, config.image_extensions)
-        print(f"dataset: {out}")
-    return 0

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from benchmark import interrupt
-from benchmark.atomic import atomic_write_text
-from benchmark.interrupt import checkpoint
-from benchmark.summary import format_p, inflation_sentence
+from benchmark.core import interrupt
+from benchmark.core.atomic import atomic_write_text
 from reports import figures
-from reports.rundir import STRATEGY_ORDER, RunDirectory, read_run_directory
+from reports.rundir import RunDirectory, read_run_directory
+from reports.text import format_p, inflation_sentence
+from splits.names import STRATEGIES as STRATEGY_ORDER
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -26,7 +26,7 @@ def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]
     run = read_run_directory(run_dir, storage)
     html_path, markdown_path = run.path / "report.html", run.path / "summary.md"
     atomic_write_text(html_path, render_html(run))
-    checkpoint("report")
+    interrupt.checkpoint("report")
     interrupt.check()
     atomic_write_text(markdown_path, render_markdown(run))
     return html_path, markdown_path

@@ -9,9 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.errors import BenchmarkError
-
-STRATEGY_ORDER = ("grouped", "leaky")
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.rundir import OPTUNA_DB, load_fold_records, sqlite_url
 
 
 class ReportError(BenchmarkError):
@@ -59,8 +58,7 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
     summary_file = run_dir / "summary.json"
     if not summary_file.is_file():
         raise ReportError(f"{run_dir} has no summary.json: the run has not finished (run the same command to go on)")
-    records = [_read_json(p) for p in sorted((run_dir / "folds").rglob("fold*.json"))]
-    records.sort(key=lambda r: (r["model"], STRATEGY_ORDER.index(r["strategy"]), r["fold"]))
+    records = load_fold_records(run_dir)
     environment = _read_json(run_dir / "environment.json", {})
     config = _read_json(run_dir / "config.json", {})
     trials, importances, note = read_trials(
@@ -99,8 +97,8 @@ def read_trials(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    local = run_dir / "optuna.db"
-    url = f"sqlite:///{local.resolve()}" if local.is_file() else storage
+    local = run_dir / OPTUNA_DB
+    url = sqlite_url(local) if local.is_file() else storage
     empty = pd.DataFrame(columns=TRIAL_COLUMNS), pd.DataFrame(columns=IMPORTANCE_COLUMNS)
     if not url:
         return *empty, "no Optuna storage recorded for this run"

@@ -1,28 +1,30 @@
-"""Grouped and leaky k-fold splits over arrays of labels and groups; no I/O, no models."""
+"""Grouped and leaky k-fold splits over arrays of labels and groups; no I/O, no models.
 
-from splits.manifest import MANIFEST_COLUMNS, manifest_csv, manifest_frame, read_manifest
-from splits.strategies import (
-    GROUPED,
-    LEAKY,
-    STRATEGIES,
-    SplitError,
-    assign_folds,
-    fold_pairs,
-    inner_folds,
-    verify_no_group_overlap,
-)
+The strategy names import nothing; the splitters (scikit-learn) and manifests (pandas) load on first use.
+"""
 
-__all__ = [
-    "GROUPED",
-    "LEAKY",
-    "MANIFEST_COLUMNS",
-    "STRATEGIES",
-    "SplitError",
-    "assign_folds",
-    "fold_pairs",
-    "inner_folds",
-    "manifest_csv",
-    "manifest_frame",
-    "read_manifest",
-    "verify_no_group_overlap",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from splits.names import GROUPED, LEAKY, STRATEGIES, SplitError
+
+_LAZY = {
+    "MANIFEST_COLUMNS": "splits.manifest",
+    "manifest_csv": "splits.manifest",
+    "manifest_frame": "splits.manifest",
+    "read_manifest": "splits.manifest",
+    "assign_folds": "splits.strategies",
+    "fold_pairs": "splits.strategies",
+    "inner_folds": "splits.strategies",
+    "verify_no_group_overlap": "splits.strategies",
+}
+
+__all__ = ["GROUPED", "LEAKY", "STRATEGIES", "SplitError", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'splits' has no attribute {name!r}")

@@ -11,13 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-GROUPED = "grouped"
-LEAKY = "leaky"
-STRATEGIES = (GROUPED, LEAKY)
-
-
-class SplitError(ValueError):
-    """The data cannot be split as asked; the message names the class or option at fault."""
+from splits.names import GROUPED, STRATEGIES, SplitError
 
 
 def assign_folds(labels: Sequence[str], groups: Sequence[str], strategy: str, n_folds: int, seed: int) -> np.ndarray:

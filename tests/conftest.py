@@ -11,11 +11,31 @@ from pathlib import Path
 import pytest
 from harness import ROOT, run_command
 
-from benchmark.demo import generate_demo_data
+from benchmark.data.demo import generate_demo_data
+from config import CACHE_DIR_ENV, DEFAULT, Config
 
 REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-sample"
 
 os.environ.setdefault("WORKOUT_BENCH_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """Every cache of the test session (and of the CLI processes it starts) under pytest's tmp folder,
+    never the repository's .cache: results must not depend on what ran before."""
+    folder = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_DIR_ENV, None)
+    else:
+        os.environ[CACHE_DIR_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def test_config(session_cache) -> Config:
+    return DEFAULT.replace(cache_dir=session_cache)
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
     "--set",
-    "custom_cnn_input_size=32",
+    "CustomCNN.input_size=32",
     "--set",
-    'efficientnet_train_positions=["center"]',
+    'EfficientNetLite0.train_positions=["center"]',
     "--set",
-    "max_unfrozen_blocks=1",
+    "EfficientNetLite0.max_unfrozen_blocks=1",
     "--set",
     "inner_folds=2",
 ]

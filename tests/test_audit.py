@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from harness import cli
 
 
@@ -14,6 +15,7 @@ def audit_json(*args: str) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_leaky_split_has_many_cross_split_near_duplicates_grouped_almost_none(tiny_demo):
     result = audit_json("--data", str(tiny_demo), "--folds", "2")
     assert result["leaky"]["near_duplicate_share"] >= 0.6
@@ -25,12 +27,14 @@ def test_leaky_split_has_many_cross_split_near_duplicates_grouped_almost_none(ti
     )
 
 
+@pytest.mark.slow
 def test_real_sample_one_image_per_video_has_no_false_duplicates(real_sample):
     result = audit_json("--data", str(real_sample))
     for strategy in ("grouped", "leaky"):
         assert result[strategy]["near_duplicate_share"] == 0.0, result[strategy]["worst_pairs"][:2]
 
 
+@pytest.mark.slow
 def test_groups_inferred_from_pixels_agree_with_the_true_videos(tiny_demo, tmp_path):
     result = audit_json("--data", str(tiny_demo), "--folds", "2", "--groups", "infer")
     assert result["inferred_groups"]["adjusted_rand_index"] >= 0.9

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from harness import assert_one_line_error, cli
 
-from benchmark.pipeline import resolve_data_dir
+from benchmark.data.load import resolve_data_dir
 from config import DEFAULT
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.dataset import load_dataset
-from benchmark.demo import generate_demo_data, plan_files
+from benchmark.data.dataset import load_dataset
+from benchmark.data.demo import generate_demo_data, plan_files
 from config import CLASS_NAMES, DEFAULT, DEMO_SCALES
 
 
@@ -62,7 +62,7 @@ def test_classes_differ_by_pose_not_only_by_background(tmp_path):
     """Two classes rendered with one and the same video style still differ (pose and equipment)."""
     import dataclasses
 
-    from benchmark.demo import MOVEMENTS, _video_style, render_frame
+    from benchmark.data.demo import MOVEMENTS, _video_style, render_frame
 
     rng = np.random.default_rng(0)
     style = dataclasses.replace(_video_style(rng, web=False), noise=0.0)
@@ -80,7 +80,7 @@ def test_real_scale_plans_the_real_dataset_size():
 
 
 def test_unknown_scale_is_a_clear_error(tmp_path):
-    from benchmark.errors import BenchmarkError
+    from benchmark.core.errors import BenchmarkError
 
     with pytest.raises(BenchmarkError, match="unknown --scale 'huge'"):
         generate_demo_data(tmp_path / "x", "huge")

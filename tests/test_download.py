@@ -3,8 +3,8 @@ import zipfile
 
 import pytest
 
-from benchmark.download import download_dataset, install_dataset
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.download import download_dataset, install_dataset
 from config import DEFAULT
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.groups import SINGLE, UNMATCHED, VIDEO, assign_groups, compile_rules, group_of
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.groups import SINGLE, UNMATCHED, VIDEO, assign_groups, compile_rules, group_of
 from config import DEFAULT
 
 RULES = compile_rules(DEFAULT.video_pattern, DEFAULT.single_image_pattern)

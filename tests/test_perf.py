@@ -7,24 +7,29 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.dataset import load_dataset
-from benchmark.source import DatasetSource
-from benchmark.tune import subsample
-from config import DEFAULT, DEFAULT_HYPERPARAMETERS
-from models.learners import EfficientNetLearner, FitResult, train_linear_head
+from benchmark.cv.tune import subsample
+from benchmark.data.dataset import load_dataset
+from benchmark.data.source import DatasetSource
+from models.efficientnet import DEFAULTS as LITE0_DEFAULTS
+from models.learner import FitResult
 from models.litert import LiteRTRunner
+from models.transfer import EfficientNetLearner, train_linear_head
 from tests.harness import cli
 
 
 @pytest.fixture(scope="module")
-def tiny_source(tiny_demo):
-    dataset = load_dataset(tiny_demo, DEFAULT)
-    labels = np.array([dataset.class_names.index(label) for label in dataset.images["label"]])
-    return DatasetSource(tiny_demo, dataset.images["path"].tolist(), labels, DEFAULT.cache_dir)
+def tiny_dataset(tiny_demo, test_config):
+    return load_dataset(tiny_demo, test_config)
 
 
-def test_litert_extractor_matches_keras(tiny_source):
-    learner = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, DEFAULT.cache_dir, max_unfrozen_blocks=2)
+@pytest.fixture(scope="module")
+def tiny_source(tiny_dataset, test_config):
+    return DatasetSource.of(tiny_dataset, tiny_dataset.class_names, test_config)
+
+
+@pytest.mark.slow
+def test_litert_extractor_matches_keras(tiny_source, test_config):
+    learner = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, test_config.cache_dir, max_unfrozen_blocks=2)
     model = learner.extractor_model()
     fast = learner.fast_extractor(model)
     assert isinstance(fast, LiteRTRunner)
@@ -41,7 +46,7 @@ def test_linear_head_learns_and_is_seeded():
     centres = rng.normal(size=(5, 64)) * 3
     labels = rng.integers(0, 5, 600)
     x = (centres[labels] + rng.normal(size=(600, 64))).astype(np.float16)
-    hp = {**DEFAULT_HYPERPARAMETERS["EfficientNetLite0"], "head_epochs": 40}
+    hp = {**LITE0_DEFAULTS, "head_epochs": 40}
     val = (x[500:], labels[500:])
     first, result = train_linear_head(x[:500], labels[:500], val, 5, hp, 7, FitResult()), FitResult()
     again = train_linear_head(x[:500], labels[:500], val, 5, hp, 7, result)
@@ -62,10 +67,9 @@ def test_trial_subsample_keeps_every_class_and_the_seed():
     assert np.array_equal(subsample(indices, labels, 1.0, 3), indices)
 
 
-def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_source):
-    source = DatasetSource(
-        tiny_source.root, tiny_source.paths, tiny_source.labels, tmp_path, keys=tiny_source.keys, feature_memory_mb=0
-    )
+def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_dataset, test_config):
+    config = test_config.replace(cache_dir=tmp_path, feature_memory_mb=0)
+    source = DatasetSource.of(tiny_dataset, tiny_dataset.class_names, config)
     calls = []
 
     def compute(pixels):
@@ -83,12 +87,14 @@ def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_
     assert np.array_equal(again, mean_only) and maximum.shape == mean_only.shape
 
 
+@pytest.mark.slow
 def test_perf_command_prints_and_writes_every_figure(tmp_path):
     out = tmp_path / "perf.json"
     done = cli(
         "perf", "--images", "506", "--fractions", "1.0", "--no-run", "--work", str(tmp_path / "work"),
-        "--json", str(out), "--set", 'efficientnet_train_positions=["center"]', "--set", "max_unfrozen_blocks=1",
-        "--set", "custom_cnn_input_size=32", "--set", "inner_folds=2", timeout=900,
+        "--json", str(out), "--set", 'EfficientNetLite0.train_positions=["center"]',
+        "--set", "EfficientNetLite0.max_unfrozen_blocks=1", "--set", "CustomCNN.input_size=32",
+        "--set", "inner_folds=2", timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())

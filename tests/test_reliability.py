@@ -16,7 +16,7 @@ import pytest
 from harness import ROOT, assert_one_line_error, cli, run_command
 from PIL import Image
 
-from benchmark.cache import ArrayCache, cache_usage, content_key, load_pixels
+from benchmark.data.cache import ArrayCache, cache_usage, content_key, load_pixels
 from models.preprocess import Preprocess
 
 # Each bad file and a fragment of the reason its one line must give.
@@ -37,7 +37,7 @@ ODD = [
     "leg raises/huge_7700001.jpg",
     "shoulder press/Übung mit Leerzeichen ñ_7700001.jpg",
 ]
-FAST = ["--set", "custom_cnn_input_size=32", "--set", "inner_folds=2"]
+FAST = ["--set", "CustomCNN.input_size=32", "--set", "inner_folds=2"]
 
 
 @pytest.fixture
@@ -114,6 +114,7 @@ def _rotated(photo: Image.Image) -> bytes:
     return _save(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif)
 
 
+@pytest.mark.slow
 def test_odd_files_are_used_and_every_bad_file_named_once_by_every_command(messy, messy_fit, tmp_path):
     manifest = tmp_path / "m.csv"
     splits = cli("splits", "--data", str(messy), "--folds", "5", "--strategy", "grouped", "--out", str(manifest))
@@ -172,6 +173,7 @@ def test_strict_stops_at_the_first_bad_file_with_exit_2(messy, tmp_path, args, i
     assert not list(tmp_path.iterdir()), "nothing may be written before the data is known good"
 
 
+@pytest.mark.slow
 def test_strict_evaluate_and_predict_stop_too(messy, messy_fit, in_process):
     model, fit = messy_fit
     assert fit.returncode == 0, fit.stderr[-2000:]
@@ -209,6 +211,7 @@ def test_bad_configuration_is_one_line_exit_2(real_sample, tmp_path, args, fragm
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "a failed run left a directory"
 
 
+@pytest.mark.slow
 def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp_path):
     sub = tmp_path / "three"
     for label in sorted(p.name for p in real_sample.iterdir() if p.is_dir())[:3]:
@@ -218,6 +221,7 @@ def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp
     assert_one_line_error(cli("evaluate", "--model-dir", str(model), "--data", str(real_sample)), "class")
 
 
+@pytest.mark.slow
 def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path):
     """One run killed in decoding, mid-trial, mid-final-training and mid-report, resumed each time."""
     command = run_command(tiny_demo, tmp_path, "--models", "CustomCNN", "--set", f"cache_dir={tmp_path / 'cache'}")
@@ -265,7 +269,7 @@ def done_trials(storage: str) -> dict[str, list[dict]]:
 
 
 def test_cache_invalidates_exactly_what_changed_and_rebuilds_corrupted_entries(real_copy, tmp_path, monkeypatch):
-    import benchmark.cache as cache_module
+    import benchmark.data.cache as cache_module
 
     decoded: list[str] = []
     real_load = cache_module.load_rgb

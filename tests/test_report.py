@@ -15,6 +15,7 @@ from harness import cli
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
+@pytest.mark.slow
 def test_run_writes_a_self_contained_report_with_every_section(finished_run):
     html = (finished_run / "report.html").read_text(encoding="utf-8")
     for section in ("headline", "folds", "classes", "tuning", "data", "audit", "reproducibility"):
@@ -36,6 +37,7 @@ def test_run_writes_a_self_contained_report_with_every_section(finished_run):
     assert versions["tensorflow"] in html and versions["optuna"] in html
 
 
+@pytest.mark.slow
 def test_headline_numbers_and_sentence_come_from_the_run(finished_run):
     summary = json.loads((finished_run / "summary.json").read_text())
     html = (finished_run / "report.html").read_text(encoding="utf-8")
@@ -52,6 +54,7 @@ def test_headline_numbers_and_sentence_come_from_the_run(finished_run):
         assert model in markdown.split("\n- ", 1)[1]
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_from_a_moved_run_directory_alone(finished_run, tmp_path):
     moved = tmp_path / "moved-run"
     shutil.copytree(finished_run, moved)
@@ -108,6 +111,7 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(finished_run, browser):
     browser.get((finished_run / "report.html").resolve().as_uri())
     assert browser.execute_script("return document.readyState") == "complete"

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from harness import ROOT, run_command
 
+pytestmark = pytest.mark.slow  # every test here reads a finished end-to-end run
+
 # CPU float sums may be reordered between processes (oneDNN, thread pools); README: "Determinism".
 METRIC_TOLERANCE = 0.02
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

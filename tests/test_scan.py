@@ -7,9 +7,9 @@ import pytest
 from harness import cli
 from PIL import Image
 
-from benchmark.errors import BenchmarkError
-from benchmark.images import load_rgb, to_rgb
-from benchmark.scan import scan_dataset
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.images import load_rgb, to_rgb
+from benchmark.data.scan import scan_dataset
 from config import DEFAULT
 
 EXT = DEFAULT.image_extensions
@@ -60,7 +60,7 @@ def test_bad_files_are_reported_once_each_skipped_and_counted(dataset):
 
 
 def test_unreadable_file_is_reported(dataset, monkeypatch):
-    import benchmark.images as images
+    import benchmark.data.images as images
 
     real_open = images.Image.open
 

@@ -61,6 +61,7 @@ def postgres_url():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_coordinator_and_two_workers_share_the_trials(postgres_url, tiny_demo, tmp_path):
     out, run_id = tmp_path / "runs", "pg"
     common = ["--storage", postgres_url, "--run-id", run_id, "--out", str(out)]
@@ -109,7 +110,10 @@ def test_coordinator_and_two_workers_share_the_trials(postgres_url, tiny_demo, t
 def test_a_worker_rebuilds_the_exact_config_from_the_run_directory():
     from config import DEFAULT, Config
 
-    changed = DEFAULT.replace(models=("CustomCNN",), folds=3, cache_dir=Path("/tmp/c"), audit_cosine_min=0.9)
+    changed = DEFAULT.replace(
+        models=("CustomCNN",), folds=3, cache_dir=Path("/tmp/c"), audit_cosine_min=0.9,
+        model_options={"CustomCNN": {"input_size": 48}},
+    )  # fmt: skip
     assert Config.from_dict(json.loads(changed.to_json())) == changed
 
 
@@ -126,12 +130,11 @@ def test_worker_without_a_run_is_one_line_exit_2(tmp_path):
 def test_float32_outputs_under_mixed_precision():
     import keras
 
-    from config import DEFAULT_HYPERPARAMETERS
-    from models.custom_cnn import build_custom_cnn
+    from models.custom_cnn import DEFAULTS, build_custom_cnn
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = build_custom_cnn({**DEFAULT_HYPERPARAMETERS["CustomCNN"], "input_size": 32}, 22, 0)
+        model = build_custom_cnn({**DEFAULTS, "input_size": 32}, 22, 0)
         assert model.layers[-1].compute_dtype == "float32"
         assert str(model.predict(keras.ops.zeros((2, 32, 32, 3)), verbose=0).dtype) == "float32"
     finally:

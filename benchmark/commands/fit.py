@@ -1,0 +1,60 @@
+"""`fit`: tune a model on grouped folds of all the data (with --trials), train it on everything, save it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmark.core.environment import configure_devices, package_versions
+from benchmark.cv.storage import create_study
+from benchmark.cv.train import ModelPlan
+from benchmark.cv.tune import tune
+from benchmark.data.dataset import print_summary
+from benchmark.data.load import load
+from benchmark.data.source import DatasetSource
+from config import Config
+from models.saved import save_model_dir
+from splits import GROUPED, assign_folds, fold_pairs
+
+
+def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
+    started = time.time()
+    print(configure_devices(config.mixed_precision), file=sys.stderr)
+    dataset = load(config, args.data)
+    print_summary(dataset.summary())
+    classes = dataset.class_names
+    source = DatasetSource.of(dataset, classes, config)
+    plan = ModelPlan.of(config, args.model or config.model_name, len(classes))
+    study = None
+    if args.trials > 0:
+        images = dataset.images
+        folds = assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), GROUPED, config.inner_folds,
+                             config.seed)  # fmt: skip
+        study = create_study(None, f"fit-{plan.name}", config.seed)
+        tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample)
+    hp = plan.final_hyperparameters(study)
+    learner = plan.learner(hp)
+    learner.fit(source, np.arange(len(source.labels)))
+    meta = {
+        "model_name": plan.name,
+        "hyperparameters": hp,
+        "trials": args.trials,
+        "best_inner_accuracy": None if study is None or not study.best_trials else study.best_value,
+        "trained_on": {"data_dir": str(dataset.root), "n_images": int(len(source.labels))},
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "duration_s": round(time.time() - started, 1),
+        "versions": package_versions(),
+    }
+    save_model_dir(args.out, learner.export_model(), classes, learner.preprocess, meta)
+    return meta
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    meta = fit(config, args)
+    print(f"model: {args.out} ({meta['model_name']}, {meta['trained_on']['n_images']} images, {meta['duration_s']} s)")
+    return 0

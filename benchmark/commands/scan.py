@@ -1,0 +1,16 @@
+"""`scan`: the data summary of a dataset (images, classes, videos, bad files)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from benchmark.data.dataset import summary_lines
+from benchmark.data.load import load
+from config import Config
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    summary = load(config, args.data).summary()
+    print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else "\n".join(summary_lines(summary)))
+    return 0

@@ -1,0 +1,188 @@
+"""Stages 4-6 for every (model, strategy, outer fold) of a run: tune on inner folds -> train -> evaluate.
+
+Each finished outer fold is one JSON record in the run directory, written atomically; a re-run
+skips the folds that have one, and Optuna's storage keeps every finished trial, so an interrupted
+run loses at most the trial and the fold in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from joblib import Parallel, delayed
+
+from benchmark.core.atomic import atomic_write_json
+from benchmark.core.environment import configure_devices
+from benchmark.core.interrupt import checkpoint
+from benchmark.core.progress import progress
+from benchmark.core.rundir import fold_record_path as record_path
+from benchmark.cv.evaluate import classification_metrics
+from benchmark.cv.storage import create_study
+from benchmark.cv.train import ModelPlan
+from benchmark.cv.tune import tune
+from benchmark.data.dataset import Dataset
+from benchmark.data.source import DatasetSource
+from config import Config
+from splits import fold_pairs, inner_folds
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    model: str
+    strategy: str
+    fold: int
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What every fold task needs: the scanned dataset with its content keys, and the outer test fold of
+    every image per strategy (plain frames and arrays: picklable for joblib's worker processes)."""
+
+    dataset: Dataset
+    folds: dict[str, np.ndarray]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.dataset.class_names
+
+
+def fold_record_path(run_dir: Path, task: FoldTask) -> Path:
+    return record_path(run_dir, task.model, task.strategy, task.fold)
+
+
+def study_name(task: FoldTask) -> str:
+    return f"{task.model}/{task.strategy}/fold{task.fold}"
+
+
+def pending_tasks(run_dir: Path, config: Config, n_folds: int) -> list[FoldTask]:
+    tasks = [FoldTask(m, s, f) for m in config.models for s in config.strategies for f in range(n_folds)]
+    return [task for task in tasks if not fold_record_path(run_dir, task).is_file()]
+
+
+def run_folds(
+    config: Config, data: RunData, run_dir: Path, storage: str, n_jobs: int = 1, timeout: float | None = None
+) -> None:
+    tasks = pending_tasks(run_dir, config, config.folds)
+    if not tasks:
+        return
+    for task in tasks:  # schema and studies exist before parallel workers race to create them
+        create_study(storage, study_name(task), sampler_seed(config, task))
+    jobs = (delayed(run_fold)(config, data, run_dir, storage, task, timeout) for task in tasks)
+    if n_jobs == 1:
+        source = DatasetSource.of(data.dataset, data.class_names, config)
+        for job in progress(tasks, total=len(tasks), desc="outer folds"):
+            run_fold(config, data, run_dir, storage, job, timeout, source)
+        return
+    for _ in progress(
+        Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs), total=len(tasks), desc="outer folds"
+    ):
+        pass
+
+
+def sampler_seed(config: Config, task: FoldTask) -> int:
+    """Each study's own stream, derived from the config seed: same seed -> same trial parameters."""
+    model_index = list(config.models).index(task.model)
+    strategy_index = list(config.strategies).index(task.strategy)
+    return int(np.random.SeedSequence([config.seed, model_index, strategy_index, task.fold]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    source: DatasetSource
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    inner: list[tuple[np.ndarray, np.ndarray]]
+
+
+def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSource) -> FoldInputs:
+    """The same images, outer split and inner folds in the coordinator and in every worker."""
+    train_idx, test_idx = fold_pairs(np.asarray(data.folds[task.strategy]))[task.fold]
+    images = data.dataset.images
+    labels, groups = images["label"].tolist(), images["group"].tolist()
+    inner = inner_folds(labels, groups, train_idx, task.strategy, config.inner_folds, config.seed, task.fold)
+    return FoldInputs(source, train_idx, test_idx, inner)
+
+
+def tune_fold(
+    config: Config,
+    inputs: FoldInputs,
+    n_classes: int,
+    storage: str,
+    task: FoldTask,
+    timeout: float | None = None,
+    wait: bool = True,
+    sampler_salt: int = 0,
+) -> optuna.Study:
+    """The fold's study, tuned until its budget is done (`wait`) or taken by running trials (not `wait`).
+
+    `sampler_salt` gives each extra worker its own sampler stream, so parallel workers do not propose
+    the same parameters at the same moment.
+    """
+    seed = sampler_seed(config, task)
+    if sampler_salt:
+        seed = int(np.random.SeedSequence([seed, sampler_salt]).generate_state(1)[0])
+    study = create_study(storage, study_name(task), seed)
+    if config.trials > 0:
+        plan = ModelPlan.of(config, task.model, n_classes)
+        tune(
+            plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample, timeout=timeout, wait=wait
+        )
+    return study
+
+
+def run_fold(
+    config: Config,
+    data: RunData,
+    run_dir: Path,
+    storage: str,
+    task: FoldTask,
+    timeout: float | None = None,
+    source: DatasetSource | None = None,
+) -> dict[str, Any]:
+    started = time.time()
+    configure_devices(config.mixed_precision)  # joblib's worker processes start with Keras' default policy
+    # One source per process: its in-memory pixels and features then serve every fold, not just one.
+    inputs = fold_inputs(config, data, task, source or DatasetSource.of(data.dataset, data.class_names, config))
+    source, train_idx, test_idx = inputs.source, inputs.train_idx, inputs.test_idx
+    tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner]))
+    # The outer test fold never serves in tuning; checked here, recorded below, tested in the suite.
+    assert not np.intersect1d(tuning_images, test_idx).size
+
+    study = tune_fold(config, inputs, len(data.class_names), storage, task, timeout)
+    tuned = time.time()
+    plan = ModelPlan.of(config, task.model, len(data.class_names))
+    hp = plan.final_hyperparameters(study)
+    learner = plan.learner(hp)
+    checkpoint("train")
+    learner.fit(source, train_idx)
+    trained = time.time()
+    metrics = classification_metrics(source.labels[test_idx], learner.predict_proba(source, test_idx), data.class_names)
+    states = [t.state for t in study.trials]
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    record = {
+        "model": task.model,
+        "strategy": task.strategy,
+        "fold": task.fold,
+        "n_train": int(len(train_idx)),
+        "n_test": int(len(test_idx)),
+        **{k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")},
+        "per_class_f1": {name: row["f1"] for name, row in metrics["per_class"].items()},
+        "confusion_matrix": metrics["confusion_matrix"],
+        "best_params": hp,
+        "best_inner_accuracy": max((t.value for t in completed), default=None),
+        "n_trials": len(completed),
+        "n_pruned": sum(s == optuna.trial.TrialState.PRUNED for s in states),
+        "tune_s": round(tuned - started, 2),
+        "train_s": round(trained - tuned, 2),
+        "evaluate_s": round(time.time() - trained, 2),
+        "study": study_name(task),
+        "test_images": test_idx.tolist(),
+        "tuning_images": tuning_images.tolist(),
+    }
+    atomic_write_json(fold_record_path(run_dir, task), record, indent=None)
+    return record

@@ -1,0 +1,81 @@
+"""Stage 3: a scanned dataset's outer folds per strategy, their manifests and statistics.
+
+The splitters themselves are pure (splits/); this is where they meet a `Dataset` and files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.core.atomic import atomic_write_text, check_writable
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.dataset import Dataset
+from config import Config
+from splits import assign_folds, fold_pairs, manifest_csv, manifest_frame, read_manifest
+
+
+def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarray:
+    images = dataset.images
+    return assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
+
+
+def split_manifest(dataset: Dataset, strategy: str, folds: np.ndarray) -> str:
+    return manifest_csv(manifest_frame(dataset.images, folds, strategy))
+
+
+def write_split(dataset: Dataset, strategy: str, config: Config, out: Path) -> Path:
+    check_writable(out.parent)
+    atomic_write_text(out, split_manifest(dataset, strategy, fold_assignment(dataset, strategy, config)))
+    return out
+
+
+def folds_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) -> dict[str, np.ndarray]:
+    """Align a manifest's fold column with the dataset's rows; every row must match an image."""
+    out = {}
+    index = pd.Series(np.arange(len(dataset.images)), index=dataset.images["path"])
+    for strategy, part in manifest.groupby("strategy", sort=False):
+        unknown = sorted(set(part["path"]) - set(index.index))
+        if unknown:
+            raise BenchmarkError(f"manifest {source}: {len(unknown)} path(s) not in the data folder, e.g. {unknown[0]}")
+        folds = np.full(len(dataset.images), -1, dtype=np.int64)
+        folds[index[part["path"]].to_numpy()] = part["fold"].to_numpy()
+        if (folds < 0).any():
+            missing = dataset.images["path"].to_numpy()[folds < 0][0]
+            raise BenchmarkError(f"manifest {source} has no fold for {missing} (made from another data folder?)")
+        out[str(strategy)] = folds
+    return out
+
+
+def folds_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A run's folds read back from its manifests: what a worker joining the run trains on."""
+    folds: dict[str, np.ndarray] = {}
+    for strategy in strategies:
+        path = run_dir / "manifests" / f"{strategy}.csv"
+        folds.update(folds_from_manifest(dataset, read_manifest(path), path))
+    return folds
+
+
+def split_statistics(dataset: Dataset, strategy: str, folds: np.ndarray) -> list[dict[str, Any]]:
+    """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
+    images = dataset.images
+    labels, groups = images["label"].to_numpy(), images["group"].to_numpy()
+    rows = []
+    for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
+        seen = set(groups[train_idx])
+        shared = np.array([g in seen for g in groups[test_idx]])
+        rows.append(
+            {
+                "strategy": strategy,
+                "fold": fold,
+                "n_train": int(len(train_idx)),
+                "n_test": int(len(test_idx)),
+                "test_classes": int(len(set(labels[test_idx]))),
+                "test_groups": int(len(set(groups[test_idx]))),
+                "test_share_with_video_in_train": round(float(shared.mean()), 4),
+            }
+        )
+    return rows

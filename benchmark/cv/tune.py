@@ -1,0 +1,121 @@
+"""Stage 4: tune. Optuna trials over inner folds of one outer training part, until the study's budget is met."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+
+from benchmark.core.interrupt import checkpoint
+from benchmark.core.progress import progress
+from benchmark.cv.storage import DONE_STATES, LIVE_STATES
+from benchmark.cv.train import ModelPlan
+
+STEPS_PER_FOLD = 1000  # pruning steps: inner fold f, epoch e -> f * 1000 + e
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+POLL_S = 2.0
+
+
+class SurplusTrial(Exception):
+    """Two workers started the budget's last trial at once; the later one stops before any work."""
+
+
+def subsample(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """`fraction` of `indices`, the same share of every class (at least one image each), sorted."""
+    if fraction >= 1.0:
+        return indices
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels[indices]):
+        members = indices[labels[indices] == label]
+        chosen.append(rng.choice(members, max(1, round(len(members) * fraction)), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def objective(
+    plan: ModelPlan, source: Any, inner: list[tuple[np.ndarray, np.ndarray]], study: optuna.Study, n_trials: int,
+    fraction: float,
+) -> Callable[[optuna.Trial], float]:  # fmt: skip
+    """Mean inner-fold validation accuracy of the trial's hyper-parameters; epochs report to the pruner."""
+
+    def evaluate(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER_ID)
+        # Trial numbers are unique and ordered in the storage: the budget belongs to the first n_trials live ones.
+        earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE_STATES) if t.number < trial.number]
+        if len(earlier) >= n_trials:
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial
+        hp = plan.trial_hyperparameters(trial)
+        scores, best_epochs = [], []
+        for fold, (full_train_idx, val_idx) in enumerate(inner):
+            train_idx = subsample(full_train_idx, source.labels, fraction, plan.seed + fold)
+
+            def report(epoch: int, accuracy: float, fold: int = fold) -> None:
+                checkpoint("tune")
+                if not np.isnan(accuracy):
+                    trial.report(accuracy, fold * STEPS_PER_FOLD + epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
+
+            learner = plan.learner(hp, trial=True)
+            result = learner.fit(source, train_idx, val_idx, report)
+            proba = learner.predict_proba(source, val_idx)
+            scores.append(float((proba.argmax(1) == source.labels[val_idx]).mean()))
+            best_epochs.append(result.best_epochs)
+        for phase in best_epochs[0]:
+            trial.set_user_attr(f"best_epochs_{phase}", float(np.mean([b[phase] for b in best_epochs])))
+        trial.set_user_attr("inner_scores", scores)
+        return float(np.mean(scores))
+
+    return evaluate
+
+
+def tune(
+    plan: ModelPlan,
+    source: Any,
+    inner: list[tuple[np.ndarray, np.ndarray]],
+    study: optuna.Study,
+    n_trials: int,
+    fraction: float,
+    *,
+    timeout: float | None = None,
+    wait: bool = True,
+) -> optuna.Study:
+    """Run trials until the study holds `n_trials` done ones, alongside any other worker on the storage.
+
+    Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part.
+    With `wait`, also waits for trials other workers are running; without, returns as soon as the
+    rest of the budget is taken (a worker then helps another study).
+    """
+    # Completed and pruned trials count towards the budget; one cut short by a kill (FAIL, or a RUNNING
+    # one whose heartbeat stopped) does not, so it is run again and the budget is met exactly.
+    done = [t for t in study.trials if t.state in DONE_STATES]
+    bar = progress(range(max(0, n_trials - len(done))), total=max(0, n_trials - len(done)), desc=f"tune {plan.name}")
+    iterator = iter(bar)
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in DONE_STATES:
+            next(iterator, None)
+
+    evaluate = objective(plan, source, inner, study, n_trials, fraction)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        states = [t.state for t in study.get_trials(deepcopy=False, states=LIVE_STATES)]
+        finished = sum(state in DONE_STATES for state in states)
+        if finished >= n_trials:
+            break
+        if len(states) >= n_trials:  # the rest of the budget is running in other workers
+            if not wait:
+                break
+            time.sleep(POLL_S)
+            continue
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        study.optimize(evaluate, n_trials=1, callbacks=[callback], timeout=left, catch=(SurplusTrial,))
+    bar.close()
+    return study

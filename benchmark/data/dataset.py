@@ -1,0 +1,97 @@
+"""Scan + groups in one call, and the data summary every command prints and every run stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.data.groups import SINGLE, UNMATCHED, VIDEO, assign_groups
+from benchmark.data.scan import ScanResult, scan_dataset
+from config import Config
+
+
+@dataclass
+class Dataset:
+    """Images with path, label, width, height, group and group_kind; sorted by path."""
+
+    root: Path
+    images: pd.DataFrame
+    scan: ScanResult
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted(self.images["label"].unique())
+
+    def with_keys(self, workers: int) -> Dataset:
+        """A `key` column (SHA-256 of each file: the caches' key), hashed once however many stages ask."""
+        if "key" in self.images.columns:
+            return self
+        from benchmark.data.cache import content_keys
+
+        images = self.images.copy()
+        images["key"] = content_keys([self.root / p for p in images["path"]], workers)
+        return dataclasses.replace(self, images=images)
+
+    def summary(self) -> dict[str, Any]:
+        images = self.images
+        kinds = images["group_kind"].value_counts()
+        frames_per_video = images[images["group_kind"] == VIDEO].groupby("group").size()
+        return {
+            "data_dir": str(self.root),
+            "n_images": int(len(images)),
+            "n_classes": int(images["label"].nunique()),
+            "n_groups": int(images["group"].nunique()),
+            "images_per_class": {k: int(v) for k, v in images.groupby("label").size().items()},
+            "groups_per_class": {k: int(v) for k, v in images.groupby("label")["group"].nunique().items()},
+            "video_frames": int(kinds.get(VIDEO, 0)),
+            "n_videos": int(len(frames_per_video)),
+            "frames_per_video": {
+                "min": int(frames_per_video.min()) if len(frames_per_video) else 0,
+                "median": float(frames_per_video.median()) if len(frames_per_video) else 0.0,
+                "max": int(frames_per_video.max()) if len(frames_per_video) else 0,
+            },
+            "videos_by_frame_count": {str(k): int(v) for k, v in frames_per_video.value_counts().sort_index().items()},
+            "single_images": int(kinds.get(SINGLE, 0)),
+            "unmatched_names": int(kinds.get(UNMATCHED, 0)),
+            "unmatched_examples": images.loc[images["group_kind"] == UNMATCHED, "path"].head(10).tolist(),
+            "bad_files": [{"path": b.path, "reason": b.reason} for b in self.scan.bad_files],
+            "n_bad_files": len(self.scan.bad_files),
+            "empty_classes": list(self.scan.empty_classes),
+            "ignored_files": list(self.scan.ignored_files),
+        }
+
+
+def load_dataset(root: Path, config: Config, report: Callable[[str], None] | None = None) -> Dataset:
+    scan = scan_dataset(root, config.image_extensions, strict=config.strict, workers=config.scan_workers, report=report)
+    images = assign_groups(scan.images, config.video_pattern, config.single_image_pattern)
+    return Dataset(Path(root), images, scan)
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """A few human lines for the terminal; the full summary goes to JSON."""
+    lines = [
+        f"data: {summary['data_dir']}",
+        f"  {summary['n_images']} images, {summary['n_classes']} classes, {summary['n_groups']} groups "
+        f"({summary['n_videos']} videos of {summary['frames_per_video']['min']}-"
+        f"{summary['frames_per_video']['max']} frames, {summary['single_images']} single images, "
+        f"{summary['unmatched_names']} unmatched names)",
+    ]
+    if summary["n_bad_files"] or summary["empty_classes"] or summary["ignored_files"]:
+        lines.append(
+            f"  skipped: {summary['n_bad_files']} bad image(s), {len(summary['empty_classes'])} empty class "
+            f"folder(s), {len(summary['ignored_files'])} non-image file(s)"
+        )
+    if summary["unmatched_names"]:
+        lines.append(f"  names without a video id (own group each), e.g.: {summary['unmatched_examples'][0]}")
+    return lines
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    for line in summary_lines(summary):
+        print(line, file=sys.stderr)

@@ -1,0 +1,144 @@
+"""Pixel fingerprints of every image: a 64-bit perceptual hash and the frozen backbone's embedding.
+
+Two independent detectors of near-duplicates, each with its threshold in config.py: the DCT pHash
+(`imagehash`) catches re-encoded, resized or renamed copies of a frame; cosine similarity of the
+frozen ImageNet backbone's pooled embedding catches neighbouring frames of one video whose pixels
+moved (a person mid-repetition) but whose scene did not. `--groups infer` clusters them into
+groups; the leakage audit (benchmark/cv/audit.py) compares a split's sides with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import adjusted_rand_score
+
+from benchmark.core.progress import progress
+from benchmark.data.cache import ArrayCache
+from benchmark.data.dataset import Dataset
+from benchmark.data.groups import VIDEO
+from benchmark.data.images import BadImageError, load_rgb
+from config import Config
+
+PHASH_NAMESPACE = "phash/dct-8x8-v1"
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """Per image, aligned with the dataset's rows: 64-bit pHash and unit-length embedding."""
+
+    hashes: np.ndarray  # (n,) uint64
+    embeddings: np.ndarray  # (n, d) float32, L2-normalised
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    phash_max_distance: int
+    cosine_min: float
+
+
+def perceptual_hashes(paths: Sequence[Path], keys: Sequence[str], cache_dir: Path, workers: int = 4) -> np.ndarray:
+    import imagehash
+
+    cache = ArrayCache(cache_dir, PHASH_NAMESPACE)
+
+    def one(item: tuple[Path, str]) -> np.uint64:
+        path, key = item
+        cached = cache.load(key)
+        if cached is None:
+            try:
+                bits = imagehash.phash(load_rgb(path)).hash.flatten()
+            except BadImageError:
+                bits = np.zeros(64, dtype=bool)  # scan already reported it; an all-zero hash matches nothing real
+            cached = np.packbits(bits).view(">u8").astype(np.uint64)
+            cache.save(key, cached)
+        return cached[0]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        hashes = list(progress(pool.map(one, zip(paths, keys)), total=len(paths), desc="perceptual hashes"))
+    return np.asarray(hashes, dtype=np.uint64)
+
+
+def normalise(embeddings: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def infer_groups(images: pd.DataFrame, prints: Fingerprints, thresholds: Thresholds) -> np.ndarray:
+    """Group ids from pixels: connected components of the near-duplicate graph inside each class.
+
+    Edges never cross classes (a group must have one label for the splitters to keep it whole).
+    """
+    labels = images["label"].to_numpy()
+    groups = np.empty(len(images), dtype=object)
+    for label in progress(sorted(set(labels)), desc="infer groups"):
+        members = np.flatnonzero(labels == label)
+        distances = np.bitwise_count(prints.hashes[members, None] ^ prints.hashes[None, members])
+        cosines = prints.embeddings[members] @ prints.embeddings[members].T
+        linked = (distances <= thresholds.phash_max_distance) | (cosines >= thresholds.cosine_min)
+        rows, cols = np.nonzero(linked)
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(members), len(members)))
+        _, component = connected_components(graph, directed=False)
+        groups[members] = [f"{label}/cluster-{c}" for c in component]
+    return groups
+
+
+def group_agreement(name_groups: np.ndarray, kinds: np.ndarray, inferred: np.ndarray, video_kind: str) -> dict:
+    """How well pixel groups reproduce the file-name video ids, on the images that have one."""
+    has_video = kinds == video_kind
+    if not has_video.any():
+        return {"images_compared": 0, "adjusted_rand_index": None}
+    return {
+        "images_compared": int(has_video.sum()),
+        "adjusted_rand_index": round(float(adjusted_rand_score(name_groups[has_video], inferred[has_video])), 4),
+        "name_groups": int(len(set(name_groups[has_video]))),
+        "inferred_groups": int(len(set(inferred[has_video]))),
+    }
+
+
+def thresholds_of(config: Config) -> Thresholds:
+    return Thresholds(config.audit_phash_max_distance, config.audit_cosine_min)
+
+
+_LAST: dict[tuple, Fingerprints] = {}  # the last dataset's fingerprints, so infer + audit compute them once
+
+
+def fingerprints(dataset: Dataset, config: Config) -> Fingerprints:
+    """pHash and backbone embedding of every image; both cached on disk by content hash, and the last
+    result kept in memory, so `--groups infer` followed by the audit computes them once."""
+    from benchmark.data.source import DatasetSource
+    from models.transfer import backbone_embeddings
+
+    dataset = dataset.with_keys(config.scan_workers)
+    keys = dataset.images["key"].tolist()
+    memo = (dataset.root, tuple(dataset.images["path"]), tuple(keys), config.cache_dir)
+    if memo not in _LAST:
+        source = DatasetSource.of(dataset, dataset.class_names, config)
+        hashes = perceptual_hashes(
+            [dataset.root / p for p in source.paths], keys, config.cache_dir, config.scan_workers
+        )
+        _LAST.clear()
+        _LAST[memo] = Fingerprints(hashes, normalise(backbone_embeddings(source, config.cache_dir)))
+    return _LAST[memo]
+
+
+def with_inferred_groups(dataset: Dataset, config: Config) -> tuple[Dataset, dict[str, Any]]:
+    """The dataset with groups from pixels; the file-name groups stay in `name_group` for comparison."""
+    dataset = dataset.with_keys(config.scan_workers)
+    prints = fingerprints(dataset, config)
+    images = dataset.images.copy()
+    inferred = infer_groups(images, prints, thresholds_of(config))
+    agreement = group_agreement(images["group"].to_numpy(), images["group_kind"].to_numpy(), inferred, VIDEO)
+    agreement["groups"] = int(len(set(inferred)))
+    images["name_group"] = images["group"]
+    images["group"] = inferred
+    return dataclasses.replace(dataset, images=images), agreement

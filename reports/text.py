@@ -1,0 +1,48 @@
+"""The headline in words and numbers, for the terminal, summary.md and the HTML report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for model, entry in summary["models"].items():
+        parts = []
+        for strategy in ("grouped", "leaky"):
+            if strategy in entry:
+                acc = entry[strategy]["accuracy"]
+                parts.append(f"{strategy} {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]")
+        line = f"{model}: accuracy " + ", ".join(parts)
+        if "inflation" in entry:
+            inflation = entry["inflation"]
+            line += (
+                f"; leaky inflates by {100 * inflation['mean']:+.1f} points "
+                f"[{100 * inflation['ci95'][0]:+.1f}, {100 * inflation['ci95'][1]:+.1f}], "
+                f"p = {inflation['p_value']:.3g}"
+            )
+        lines.append(line)
+    return lines
+
+
+def format_p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def inflation_sentence(model: str, entry: dict[str, Any], alpha: float = 0.05) -> str:
+    """The headline in words a reader acts on; says so when the folds cannot tell the difference from noise."""
+    if "inflation" not in entry:
+        return f"{model}: only one split strategy (or one fold) was run, so no leaky-vs-grouped comparison."
+    inflation = entry["inflation"]
+    points, p_text = 100 * inflation["mean"], format_p(inflation["p_value"])
+    grouped, leaky = entry["grouped"]["accuracy"]["mean"], entry["leaky"]["accuracy"]["mean"]
+    if inflation["p_value"] >= alpha:
+        return (
+            f"For {model} the random split and the video-grouped split differ by {points:+.1f} points "
+            f"({100 * leaky:.1f}% vs {100 * grouped:.1f}%), which these folds cannot tell from noise ({p_text})."
+        )
+    verb = "overstates" if points > 0 else "understates"
+    return (
+        f"A random split {verb} {model} accuracy by {abs(points):.1f} points ({p_text}): "
+        f"{100 * leaky:.1f}% on random folds, {100 * grouped:.1f}% on folds that keep each video on one side."
+    )
