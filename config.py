@@ -213,8 +213,8 @@ class Config:
     # --- the one-line model switch (what `fit` trains) and what `run` compares ---
     model_name: str = setting("EfficientNetLite0", choices=_models)
     models: tuple[str, ...] = setting(("CustomCNN", "EfficientNetLite0"), choices=_models)
-    # Per-model options the user changed, e.g. {"CustomCNN": {"input_size": 96}}; the rest comes
-    # from each model's options class in models/ (`--set CustomCNN.input_size=96` on the command line).
+    # Per-model options the user changed, e.g. {"CustomCNN": {"input_sizes": [96]}}; the rest comes
+    # from each model's options class in models/ (`--set CustomCNN.input_sizes=96` on the command line).
     model_options: dict[str, dict[str, Any]] = setting(factory=dict)
 
     # --- tuning ---
@@ -225,6 +225,11 @@ class Config:
     # fold trains on its whole training part. At the real dataset's size on 2 CPU cores a trial on
     # everything costs minutes to an hour; `python -m benchmark perf` measures what this buys.
     tuning_subsample: float = setting(0.25, above=0.0, high=1.0)
+
+    # --- evaluation ---
+    # Test-time augmentation in every evaluation (outer folds, inner validation, evaluate, predict):
+    # the mean of the probabilities of each image and its mirror image.
+    test_time_mirror: bool = True
 
     # --- speed ---
     # What runs the frozen EfficientNet backbone once per image: "litert" (LiteRT/TFLite with
@@ -365,12 +370,19 @@ DEMO_SCALES: dict[str, DemoScale] = {
 # on real data the Config defaults above apply. Only fields the user did not set are changed; printed when used.
 DEMO_RUN_OVERRIDES: dict[str, Any] = {
     "trials": 2,
-    "tuning_subsample": 1.0,  # 633 images: a quarter would leave a few frames per class
+    "tuning_subsample": 0.5,  # 633 images: half of an inner training part keeps ~6 frames per class
     "inner_folds": 2,
     "model_options": {
-        "CustomCNN": {"input_size": 32},
+        "CustomCNN": {"input_sizes": [32], "base_widths": [16], "max_epochs": 12},
         "EfficientNetLite0": {"max_unfrozen_blocks": 0, "train_positions": ["center"]},
     },
 }
 
-DEFAULT = Config()
+
+def __getattr__(name: str) -> Any:
+    """`config.DEFAULT`, built on first use: validating it needs the model registry, whose modules import
+    this one (for `check_fields`), so it cannot be built while this module is still loading."""
+    if name == "DEFAULT":
+        globals()["DEFAULT"] = Config()
+        return globals()["DEFAULT"]
+    raise AttributeError(f"module 'config' has no attribute {name!r}")

@@ -41,6 +41,7 @@ COMMANDS = {
     "demo-data": "demo",
     "download": "download",
     "perf": "perf",
+    "curve": "curve",
 }
 # Options that set a Config field (option dest -> field); `--set KEY=VALUE` reaches every other field.
 OPTION_FIELDS = {
@@ -93,6 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
 
+    curve = commands.add_parser("curve", help="learning curve: accuracy vs videos per class, and what more would buy")
+    _data_options(curve, required=False)
+    curve.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="default: EfficientNetLite0 (the cheapest)")
+    curve.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
+                       help="shares of each class's training videos (default 0.25 0.5 0.75 1.0)")  # fmt: skip
+    curve.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
+    curve.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
+    curve.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="default: grouped and leaky")
+    _groups_option(curve)
+    curve.add_argument("--json", type=Path, help="also write the points and the extrapolation to this file")
+    curve.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
+    curve.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel")
+    curve.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
+    curve.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+    _set_option(curve)
+
     worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
     worker.add_argument("--run-id", required=True, help="the run to join (its directory under --out)")
@@ -141,11 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-dir", type=Path, required=True)
     _data_options(evaluate, required=False)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _set_option(evaluate)
 
     predict = commands.add_parser("predict", help="top-3 classes of images or folders of images")
     predict.add_argument("--model-dir", type=Path, required=True)
     predict.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     predict.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
+    predict.add_argument("--json", action="store_true", help="print one JSON list: path and top-3 per image")
+    _set_option(predict)
     predict.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
     demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
@@ -159,15 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
     download.add_argument("--out", type=Path, default=DEFAULT.data_dir)
     download.add_argument("--from", dest="source", type=Path, help="install from a local archive or folder instead")
+    download.add_argument("--force", action="store_true", help="replace a dataset already at --out")
 
     perf = commands.add_parser("perf", help="measure speed and memory at the real dataset's size (prints a table)")
     perf.add_argument("--images", type=int, default=13_853, help="images of the generated dataset (default 13853)")
     perf.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     perf.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0],
                       help="shares of --images to measure the steps on (default 0.25 0.5 1.0)")  # fmt: skip
-    perf.add_argument("--run-fractions", type=float, nargs="*", default=[0.25, 0.5],
+    perf.add_argument("--run-fractions", type=float, nargs="*", default=[0.1, 0.25],
                       help="shares of --images to time a whole run on; the full size is projected from them "
-                      "(default 0.25 0.5; add 1.0 to measure it outright; none: --no-run)")  # fmt: skip
+                      "(default 0.1 0.25; add 1.0 to measure it outright)")  # fmt: skip
+    perf.add_argument("--repeats", type=_at_least(1), default=3, help="times each step is measured (median reported)")
     perf.add_argument("--no-run", action="store_true", help="skip the timed runs (the steps only)")
     perf.add_argument("--folds", type=int, default=5, help="outer folds of the timed runs (default 5)")
     perf.add_argument("--trials", type=int, default=10, help="trials per fold of the timed runs (default 10)")
@@ -212,7 +234,7 @@ def _set_option(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a field of config.Config (--set inner_folds=2) or a model option (--set CustomCNN.input_size=96)",
+        help="a field of config.Config (--set inner_folds=2) or a model option (--set CustomCNN.input_sizes=96)",
     )
 
 
@@ -250,7 +272,7 @@ def config_from(args: argparse.Namespace) -> tuple[Config, set[str]]:
         if value is not None:
             overrides[field_name] = tuple(value) if isinstance(value, list) else value
             explicit.add(field_name)
-    if args.command == "run" and args.out is not None:
+    if args.command in ("run", "curve") and args.out is not None:
         overrides["runs_dir"] = args.out
         explicit.add("runs_dir")
     model_options = overrides.pop("model_options", None)
@@ -262,7 +284,7 @@ def config_from(args: argparse.Namespace) -> tuple[Config, set[str]]:
 
 
 def _option_label(field_name: str, overrides: dict[str, Any], args: argparse.Namespace) -> str:
-    """How the user spelled the field in error: `--trials`, `--set inner_folds` or `--set CustomCNN.input_size`."""
+    """How the user spelled the field in error: `--trials`, `--set inner_folds` or `--set CustomCNN.input_sizes`."""
     for dest, name in OPTION_FIELDS.items():
         if name == field_name and getattr(args, dest, None) is not None:
             return f"--{dest}"

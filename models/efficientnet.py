@@ -1,7 +1,9 @@
 """The EfficientNet transfer models (ImageNet backbone + new head + optional fine-tuning): their specs.
 
-Variants differ only in their backbone; the learner is models/transfer.py, the backbones and
-their weights models/backbones.py. This module imports no TensorFlow.
+Variants differ only in their backbone (models/backbones.py); the learner is models/transfer.py.
+The head is a hyper-parameter, so the inner folds choose per outer fold between a linear probe
+(logistic regression on the frozen features), a dense head trained by Adam, and fine-tuning the
+last blocks. This module imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ HEAD_VIEWS = ("all", "center")  # what the head trains on: every cached view, or
 @dataclass(frozen=True)
 class EfficientNetOptions:
     # Largest N of "fine-tune the last N blocks": activations are cached at each of these cut points.
+    # 0 takes fine-tuning out of the search space (the probe and dense heads remain).
     max_unfrozen_blocks: int = setting(3, low=0, high=16)
     # Crop windows along the long side cached as extra training views (each also mirrored).
     train_positions: tuple[str, ...] = setting(("center", "left", "right"), choices=POSITIONS)
@@ -41,6 +44,8 @@ class EfficientNetB0Options(EfficientNetOptions):
 
 
 DEFAULTS: dict[str, Any] = {
+    "head": "probe",
+    "probe_c": 0.05,  # inverse L2 strength of the logistic regression on standardised features
     "head_dropout": 0.3,
     "head_learning_rate": 3e-3,
     "head_epochs": 30,
@@ -53,12 +58,17 @@ DEFAULTS: dict[str, Any] = {
 
 
 def suggest(trial: Any, options: EfficientNetOptions) -> dict[str, Any]:
+    heads = ["probe", "dense", "finetune"] if options.max_unfrozen_blocks > 0 else ["probe", "dense"]
+    head = trial.suggest_categorical("head", heads)
+    if head == "probe":
+        return {"head": head, "probe_c": trial.suggest_float("probe_c", 1e-4, 10.0, log=True)}
     hp = {
+        "head": head,
         "head_dropout": trial.suggest_float("head_dropout", 0.0, 0.5),
         "head_learning_rate": trial.suggest_float("head_learning_rate", 3e-4, 1e-2, log=True),
-        "unfrozen_blocks": trial.suggest_int("unfrozen_blocks", 0, min(3, options.max_unfrozen_blocks)),
     }
-    if options.max_unfrozen_blocks > 0:
+    if head == "finetune":
+        hp["unfrozen_blocks"] = trial.suggest_int("unfrozen_blocks", 1, min(3, options.max_unfrozen_blocks))
         hp["finetune_learning_rate"] = trial.suggest_float("finetune_learning_rate", 1e-5, 1e-3, log=True)
     return hp
 
@@ -66,14 +76,17 @@ def suggest(trial: Any, options: EfficientNetOptions) -> dict[str, Any]:
 def _builder(name: str):
     def build(hp: Mapping[str, Any], n_classes: int, seed: int, options: EfficientNetOptions, runtime: Runtime,
               trial: bool) -> Learner:  # fmt: skip
+        from models.backbones import backbone
         from models.transfer import EfficientNetLearner
 
-        unfrozen = min(int(hp.get("unfrozen_blocks", 0)), options.max_unfrozen_blocks)
+        hp = dict(hp)
+        if hp.get("head") == "finetune" and options.max_unfrozen_blocks == 0:
+            hp["head"] = "dense"  # fine-tuning needs cached cut points; these options cache none
+        hp["unfrozen_blocks"] = min(int(hp.get("unfrozen_blocks", 0)), options.max_unfrozen_blocks)
         return EfficientNetLearner(
-            name, {**hp, "unfrozen_blocks": unfrozen}, n_classes, seed, runtime.cache_dir,
-            max_unfrozen_blocks=options.max_unfrozen_blocks, b0_weights=getattr(options, "weights_file", None),
-            train_positions=options.train_positions, runtime=runtime.feature_runtime,
-            head_views=options.trial_head_views if trial else "all",
+            backbone(name), hp, n_classes, seed, runtime, max_unfrozen_blocks=options.max_unfrozen_blocks,
+            train_positions=options.train_positions, head_views=options.trial_head_views if trial else "all",
+            b0_weights=getattr(options, "weights_file", None),
         )  # fmt: skip
 
     return build
@@ -91,4 +104,6 @@ def efficientnet_spec(name: str, options: type = EfficientNetOptions) -> ModelSp
 
 
 EFFICIENTNET_LITE0 = efficientnet_spec("EfficientNetLite0")
+EFFICIENTNET_LITE1 = efficientnet_spec("EfficientNetLite1")
+EFFICIENTNET_LITE2 = efficientnet_spec("EfficientNetLite2")
 EFFICIENTNET_B0 = efficientnet_spec("EfficientNetB0", EfficientNetB0Options)

@@ -54,6 +54,8 @@ class Runtime:
 
     cache_dir: Path
     feature_runtime: str = "litert"
+    # Test-time augmentation: predictions are the mean of the probabilities of each image and its mirror.
+    test_time_mirror: bool = True
 
 
 class Learner(Protocol):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from config import ConfigError
 from models.custom_cnn import CUSTOM_CNN
-from models.efficientnet import EFFICIENTNET_B0, EFFICIENTNET_LITE0
+from models.efficientnet import EFFICIENTNET_B0, EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2
 from models.spec import ModelSpec
 
-_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in (CUSTOM_CNN, EFFICIENTNET_LITE0, EFFICIENTNET_B0)}
+_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (CUSTOM_CNN, EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2, EFFICIENTNET_B0)
+}
 MODEL_NAMES: tuple[str, ...] = tuple(_SPECS)
 
 

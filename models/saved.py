@@ -20,6 +20,7 @@ from models.preprocess import Preprocess
 
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
+PREDICT_BATCH = 32
 
 
 @dataclass
@@ -29,8 +30,20 @@ class SavedModel:
     preprocess: Preprocess
     meta: dict[str, Any]
 
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        return self.model.predict(pixels.astype(np.float32), batch_size=64, verbose=0)
+    def predict(self, pixels: np.ndarray, mirror: bool = True) -> np.ndarray:
+        """Class probabilities; with `mirror`, the mean of each image's and its mirror image's (test-time
+        augmentation, as every evaluation of the harness does it)."""
+        probabilities = self._predict(pixels)
+        if mirror:
+            probabilities = (probabilities + self._predict(np.asarray(pixels)[:, :, ::-1])) / 2
+        return probabilities
+
+    def _predict(self, pixels: np.ndarray) -> np.ndarray:
+        # Every batch padded to one shape: the model is traced once, whatever the number of images.
+        count = len(pixels)
+        padded = np.zeros((-(-count // PREDICT_BATCH) * PREDICT_BATCH, *np.shape(pixels)[1:]), np.float32)
+        padded[:count] = pixels
+        return self.model.predict(padded, batch_size=PREDICT_BATCH, verbose=0)[:count]
 
 
 def save_model_dir(

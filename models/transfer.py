@@ -1,5 +1,15 @@
 """The EfficientNet transfer learner: a frozen ImageNet backbone, a new head, the last blocks fine-tuned.
 
+Three heads, chosen by the `head` hyper-parameter (Optuna's inner folds pick per fold):
+- `probe`: multinomial logistic regression (scikit-learn, L2 strength `probe_c`) on the standardised
+  pooled features of every cached view; the plainest linear probe, often the best with few videos;
+- `dense`: dropout + softmax layer trained by Adam with early stopping on the same features;
+- `finetune`: the dense head, then the last `unfrozen_blocks` blocks and the head trained together.
+Every head ends as one Dense layer on the pooled features, so the exported model (pixels in,
+probabilities out) is the same shape whatever the head, and a probe's standardisation is folded
+into that layer's weights. Training never touches pixels: the head trains on cached pooled
+features, fine-tuning on the cached input of the first unfrozen block.
+
 Imported only when an EfficientNet is trained (models/efficientnet.py holds its spec).
 """
 
@@ -14,17 +24,40 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.backbones import LITE0, block_names, converted_lite0_weights, load_backbone
-from models.errors import ModelError
-from models.learner import EpochCallback, FitResult, ImageSource, check_stop
+from models.backbones import Backbone, converted_weights, load_backbone
+from models.epoch_trainer import EpochTrainer, TrainSettings
+from models.learner import EpochCallback, FitResult, ImageSource, Runtime, check_stop
 from models.preprocess import Preprocess
-from models.training import train_with_early_stopping, training_dataset
 
-RUNTIMES = ("litert", "keras")  # what runs the frozen backbone over cached pixels
-HEAD_VIEWS = ("all", "center")  # what the head trains on: every cached view, or the centre crop and its mirror
-
-HEAD_BATCH = 256  # the linear head on frozen features: large batches, a few hundred steps per epoch
+HEADS = ("probe", "dense", "finetune")
+HEAD_BATCH = 256  # the dense head on frozen features: large batches, a few hundred steps per epoch
 HEAD_PATIENCE = 8
+FINETUNE_PATIENCE = 3
+PROBE_MAX_ITER = 500
+
+
+def fit_probe(x: np.ndarray, labels: np.ndarray, n_classes: int, c: float) -> list[np.ndarray]:
+    """[kernel, bias] of a Dense layer equal to scikit-learn's multinomial logistic regression on the
+    standardised features (the standardisation folded into the weights: one layer, pixels to logits).
+
+    A class absent from `labels` gets zero weights and a bias far below the others: never predicted."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(x, dtype=np.float32)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=PROBE_MAX_ITER, tol=1e-4)
+    model.fit((x - mean) / scale, labels)
+    coef = np.zeros((n_classes, x.shape[1]), np.float32)
+    intercept = np.full(n_classes, -1e4, np.float32)
+    present = model.classes_.astype(int)
+    if len(present) == 2:  # scikit-learn keeps one row for two classes: expand it to both softmax logits
+        coef[present] = np.stack([-model.coef_[0] / 2, model.coef_[0] / 2])
+        intercept[present] = [-model.intercept_[0] / 2, model.intercept_[0] / 2]
+    else:
+        coef[present], intercept[present] = model.coef_, model.intercept_
+    kernel = (coef / scale).T
+    bias = intercept - kernel.T @ mean
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
 def train_linear_head(
@@ -87,7 +120,7 @@ def train_linear_head(
         accuracy = float((logits.argmax(1) == val[1]).mean())
         result.val_accuracy.append(accuracy)
         if report is not None:
-            report(start + index, accuracy)  # steps count on across phases, as _EpochReporter's
+            report(start + index, accuracy)  # steps count on across phases
         if accuracy > best:
             best, best_weights, since_best = accuracy, [kernel.numpy(), bias.numpy()], 0
         else:
@@ -99,54 +132,50 @@ def train_linear_head(
     return best_weights if best_weights is not None else [kernel.numpy(), bias.numpy()]
 
 
-class EfficientNetLearner:
-    """Frozen ImageNet backbone + new head, then the last N blocks fine-tuned at a lower rate.
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
 
-    Both phases train from cached activations, never from pixels: the head from the pooled output
-    of the frozen backbone, the fine-tuning from the input of the first unfrozen block. Every image
-    is cached as is and mirrored, for each crop position in `train_positions`; training uses all
-    these views, validation and prediction the plain centre crop.
+
+class EfficientNetLearner:
+    """Frozen ImageNet backbone + new head, then optionally the last N blocks fine-tuned at a lower rate.
+
+    Every image is cached as is and mirrored, for each crop position in `train_positions`; the head
+    trains on all these views (a trial on `head_views`), fine-tuning on the centre crop and its
+    mirror; validation and prediction use the centre crop, averaged with its mirror when
+    `runtime.test_time_mirror`.
     """
 
     def __init__(
         self,
-        name: str,
+        backbone: Backbone,
         hp: Mapping[str, Any],
         n_classes: int,
         seed: int,
-        cache_dir: Path,
+        runtime: Runtime,
         max_unfrozen_blocks: int = 3,
-        b0_weights: Path | None = None,
         train_positions: Sequence[str] = ("center",),
-        runtime: str = "litert",
         head_views: str = "all",
+        b0_weights: Path | None = None,
     ):
-        self.name, self.hp, self.n_classes, self.seed = name, dict(hp), n_classes, seed
-        self.cache_dir, self.b0_weights = Path(cache_dir), b0_weights
-        self.max_unfrozen = max(max_unfrozen_blocks, int(hp.get("unfrozen_blocks", 0)))
-        self.preprocess = Preprocess(size=224, crop="center")
+        self.spec, self.hp, self.n_classes, self.seed = backbone, dict(hp), n_classes, seed
+        self.name = backbone.name
+        self.runtime, self.cache_dir, self.b0_weights = runtime, Path(runtime.cache_dir), b0_weights
+        self.head_kind = str(self.hp.get("head", "dense"))
+        self.unfrozen = int(self.hp.get("unfrozen_blocks", 0)) if self.head_kind == "finetune" else 0
+        self.max_unfrozen = max(max_unfrozen_blocks, self.unfrozen)
+        self.preprocess = Preprocess(size=backbone.resolution, crop="center")
         self.positions = tuple(dict.fromkeys(("center", *train_positions)))
-        if runtime not in RUNTIMES:
-            raise ModelError(f"unknown feature runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
-        if head_views not in HEAD_VIEWS:
-            raise ModelError(f"unknown head views {head_views!r}; choose one of: {', '.join(HEAD_VIEWS)}")
-        self.runtime, self.head_views = runtime, head_views
-        self.backbone: keras.Model | None = None
+        self.head_views = head_views
         self._extractor: Callable | None = None
-        self.pooled_width = 0
-        self.head: tuple[keras.layers.Layer, ...] = ()
-        self.tail: keras.Model | None = None
+        self.head_weights: list[np.ndarray] | None = None
+        self.tail_weights: list[np.ndarray] | None = None
 
     # -- cached activations -------------------------------------------------------------------
-    def _cut_layer(self, unfrozen: int) -> str:
-        """The last layer before the first unfrozen block."""
-        first_unfrozen = block_names()[-unfrozen]
-        names = [layer.name for layer in self.backbone.layers]
-        return names[names.index(f"{first_unfrozen}_expand_conv") - 1]
-
     def _weights_id(self) -> str:
-        if self.name == LITE0:
-            return converted_lite0_weights(self.cache_dir).stem.split(".")[0]
+        if self.spec.lite:
+            return converted_weights(self.spec, self.cache_dir).stem.split(".")[0]
         return f"b0-{Path(self.b0_weights).stem if self.b0_weights else 'imagenet'}"
 
     def _parts(self, position: str) -> list[str]:
@@ -160,14 +189,14 @@ class EfficientNetLearner:
 
     def extractor_model(self) -> keras.Model:
         """Pixels -> [pooled, cut1, ..., cutN] of the frozen backbone, as a Keras model."""
-        self._build_backbone()
-        cuts = [self.backbone.get_layer(self._cut_layer(n)).output for n in range(1, self.max_unfrozen + 1)]
-        pooled = keras.layers.GlobalAveragePooling2D()(self.backbone.output)
-        return keras.Model(self.backbone.input, [pooled, *cuts])
+        backbone = self._backbone()
+        cuts = [backbone.get_layer(cut_layer(backbone, self.spec, n)).output for n in range(1, self.max_unfrozen + 1)]
+        pooled = keras.layers.GlobalAveragePooling2D()(backbone.output)
+        return keras.Model(backbone.input, [pooled, *cuts])
 
     def fast_extractor(self, model: keras.Model) -> Callable[[np.ndarray], list[np.ndarray]]:
         """`model` run by LiteRT with XNNPACK on a CPU (exported once into the cache), by Keras on a GPU."""
-        if self.runtime == "litert" and not tf.config.list_physical_devices("GPU"):
+        if self.runtime.feature_runtime == "litert" and not tf.config.list_physical_devices("GPU"):
             from models.litert import LiteRTRunner, export_litert
 
             target = self.cache_dir / "weights" / f"{self._weights_id()}-extractor-cut{self.max_unfrozen}.tflite"
@@ -213,110 +242,135 @@ class EfficientNetLearner:
                 features[f"{part}-{position}-{flip}"] = array
         return features
 
-    # -- models -------------------------------------------------------------------------------
-    def _build_backbone(self) -> None:
-        if self.backbone is None:
-            self.backbone = load_backbone(self.name, (224, 224, 3), self.cache_dir, self.b0_weights)
-            self.backbone.trainable = False
+    def speed_figures(self, source: ImageSource, sample: np.ndarray) -> dict[str, Callable[[], float]]:
+        """Images per second of the frozen backbone on the same decoded arrays: the runtime the learner
+        uses (LiteRT on a CPU) and Keras' own `predict(batch_size=32)` (`perf` reports both)."""
+        import time
 
-    def _build_head(self) -> None:
-        keras.utils.set_random_seed(self.seed)
-        self.head = (
-            keras.layers.GlobalAveragePooling2D(name="head_pool"),
-            keras.layers.Dropout(float(self.hp["head_dropout"]), seed=self.seed, name="head_dropout"),
-            keras.layers.Dense(self.n_classes, activation="softmax", dtype="float32", name="head_predictions"),
-        )
+        pixels = source.pixels(self.preprocess)[sample].astype(np.float32)
+        model = self.extractor_model()
+        extract = self.fast_extractor(model)
+        extract(pixels[:8])
+        model.predict(pixels[:32], batch_size=32, verbose=0)  # build and trace outside the timing
 
-    def _head_on_pooled(self) -> keras.Model:
-        inputs = keras.Input((self.pooled_width,), name="pooled")
-        return keras.Model(inputs, self.head[2](self.head[1](inputs)))
+        def rate(call: Callable[[], Any]) -> Callable[[], float]:
+            def measure() -> float:
+                started = time.perf_counter()
+                call()
+                return len(pixels) / (time.perf_counter() - started)
 
-    def _tail_model(self, unfrozen: int) -> keras.Model:
-        self._build_backbone()
-        cut = self.backbone.get_layer(self._cut_layer(unfrozen)).output
-        outputs = self.head[2](self.head[1](self.head[0](self.backbone.output)))
-        tail = keras.Model(cut, outputs)
-        tail_blocks = tuple(f"{name}_" for name in block_names()[-unfrozen:]) + ("top_",)
-        self.backbone.trainable = True
-        for layer in self.backbone.layers:
-            # Batch norm stays frozen (inference mode), as Keras' fine-tuning guide advises.
-            is_tail = layer.name.startswith(tail_blocks)
-            layer.trainable = is_tail and not isinstance(layer, keras.layers.BatchNormalization)
-        return tail
+            return measure
 
-    def _compile(self, model: keras.Model, rate: float) -> None:
-        smoothing = float(self.hp.get("label_smoothing", 0.0))
-        model.compile(
-            optimizer=keras.optimizers.Adam(rate),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
-            metrics=["accuracy"],
-        )
+        return {
+            f"feature extraction, {type(extract).__name__} (img/s)": rate(lambda: extract(pixels)),
+            "feature extraction, Keras predict (img/s)": rate(lambda: model.predict(pixels, batch_size=32, verbose=0)),
+        }
 
-    def _onehot(self, labels: np.ndarray) -> np.ndarray:
-        return np.eye(self.n_classes, dtype=np.float32)[labels]
+    def _backbone(self) -> keras.Model:
+        model = load_backbone(self.spec, self.cache_dir, self.b0_weights)
+        model.trainable = False
+        return model
 
+    # -- training -------------------------------------------------------------------------------
     def fit(self, source: ImageSource, train_idx, val_idx=None, report: EpochCallback | None = None) -> FitResult:
-        self.unfrozen = int(self.hp.get("unfrozen_blocks", 0))
-        parts = ("pooled", f"cut{self.unfrozen}") if self.unfrozen > 0 else ("pooled",)
-        features = self.features(source, parts)
-        self.pooled_width = features["pooled-center-plain"].shape[-1]
-        self._build_head()
-        result = FitResult()
-        labels = source.labels
+        cut = f"cut{self.unfrozen}"
+        features = self.features(source, ("pooled", cut) if self.unfrozen else ("pooled",))
+        labels, result = source.labels, FitResult()
         positions = self.positions if self.head_views == "all" else ("center",)
         views = [f"{position}-{flip}" for position in positions for flip in ("plain", "mirrored")]
-        self._head_on_pooled()  # builds the head's layers
-        weights = train_linear_head(
-            np.concatenate([features[f"pooled-{view}"][train_idx] for view in views]),
-            np.concatenate([labels[train_idx]] * len(views)),
-            None if val_idx is None else (features["pooled-center-plain"][val_idx], labels[val_idx]),
-            self.n_classes,
-            self.hp,
-            self.seed,
-            result,
-            report,
-        )
-        self.head[2].set_weights(weights)
-        if self.unfrozen > 0:
+        x = np.concatenate([features[f"pooled-{view}"][train_idx] for view in views])
+        y = np.concatenate([labels[train_idx]] * len(views))
+        if self.head_kind == "probe":
+            self.head_weights = fit_probe(x, y, self.n_classes, float(self.hp["probe_c"]))
+        else:
+            val = None if val_idx is None else (features["pooled-center-plain"][val_idx], labels[val_idx])
+            self.head_weights = train_linear_head(x, y, val, self.n_classes, self.hp, self.seed, result, report)
+        if self.unfrozen:
             # Fine-tuning trains on the centre crop and its mirror: the other positions would triple
             # the costliest phase for views the head has already seen.
-            cut = f"cut{self.unfrozen}"
+            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
             x = np.concatenate([features[f"{cut}-center-{flip}"][train_idx] for flip in ("plain", "mirrored")])
-            y = self._onehot(np.concatenate([labels[train_idx]] * 2))
-            train = training_dataset(x, y, int(self.hp["batch_size"]), self.seed, shuffle=True)
-            val = (
-                None
-                if val_idx is None
-                else training_dataset(
-                    features[f"{cut}-center-plain"][val_idx], self._onehot(labels[val_idx]), 256, 0, False
-                )
-            )
-            self.tail = self._tail_model(self.unfrozen)
-            self._compile(self.tail, float(self.hp["finetune_learning_rate"]))
-            train_with_early_stopping(
-                self.tail, train, val, int(self.hp["finetune_epochs"]), 3, result, "finetune", report
-            )
+            y = np.concatenate([labels[train_idx]] * 2)
+            val = None if val_idx is None else (features[f"{cut}-center-plain"][val_idx], labels[val_idx])
+            settings = TrainSettings(
+                epochs=int(self.hp["finetune_epochs"]), batch_size=int(self.hp["batch_size"]),
+                learning_rate=float(self.hp["finetune_learning_rate"]),
+                label_smoothing=float(self.hp.get("label_smoothing", 0.0)), patience=FINETUNE_PATIENCE,
+            )  # fmt: skip
+            start = [*trainer.initial[:-2], *self.head_weights]
+            self.tail_weights = trainer.fit(x, y, val, settings, self.seed, result, "finetune", report, start=start)
         return result
 
     def predict_proba(self, source: ImageSource, idx) -> np.ndarray:
-        if self.unfrozen > 0:
-            x = self.features(source, (f"cut{self.unfrozen}",))[f"cut{self.unfrozen}-center-plain"][idx]
-            return self.tail.predict(x.astype(np.float32), batch_size=256, verbose=0)
-        x = self.features(source)["pooled-center-plain"][idx]
-        return self._head_on_pooled().predict(x.astype(np.float32), batch_size=256, verbose=0)
+        flips = ("plain", "mirrored") if self.runtime.test_time_mirror else ("plain",)
+        if self.unfrozen:
+            cut = f"cut{self.unfrozen}"
+            features = self.features(source, (cut,))
+            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+            probabilities = [trainer.predict_proba(features[f"{cut}-center-{flip}"][idx], self.tail_weights)
+                             for flip in flips]  # fmt: skip
+        else:
+            features = self.features(source)
+            kernel, bias = self.head_weights
+            probabilities = [softmax(features[f"pooled-center-{flip}"][idx].astype(np.float32) @ kernel + bias)
+                             for flip in flips]  # fmt: skip
+        return np.mean(probabilities, axis=0)
 
     def export_model(self) -> keras.Model:
         """Pixels in, probabilities out: the backbone with its fine-tuned tail plus the head."""
-        self._build_backbone()
-        outputs = self.head[2](self.head[1](self.head[0](self.backbone.output)))
-        return keras.Model(self.backbone.input, outputs, name=f"{self.name.lower()}_classifier")
+        backbone = self._backbone()
+        if self.unfrozen:
+            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+            trainer.set_weights(self.tail_weights)
+            for layer in trainer.features.layers:
+                if layer.weights and layer.name in {other.name for other in backbone.layers}:
+                    backbone.get_layer(layer.name).set_weights(layer.get_weights())
+            head = trainer.classifier.get_weights()
+        else:
+            head = self.head_weights
+        pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+        dense = keras.layers.Dense(self.n_classes, dtype="float32", name="head_logits")
+        outputs = keras.layers.Softmax(dtype="float32", name="probabilities")(dense(pooled))
+        dense.set_weights(head)
+        return keras.Model(backbone.input, outputs, name=f"{self.name.lower()}_classifier")
 
 
-def backbone_embeddings(source: ImageSource, cache_dir: Path, name: str = "EfficientNetLite0") -> np.ndarray:
+def cut_layer(backbone: keras.Model, spec: Backbone, unfrozen: int) -> str:
+    """The last layer before the first of the last `unfrozen` blocks."""
+    first_unfrozen = spec.block_names()[-unfrozen]
+    names = [layer.name for layer in backbone.layers]
+    return names[names.index(f"{first_unfrozen}_expand_conv") - 1]
+
+
+_TAILS: dict[tuple, EpochTrainer] = {}
+
+
+def tail_trainer(spec: Backbone, unfrozen: int, n_classes: int, seed: int, cache_dir: Path,
+                 b0_weights: Path | None) -> EpochTrainer:  # fmt: skip
+    """The last `unfrozen` blocks (batch norm frozen, in inference mode, as Keras' fine-tuning guide
+    advises) and a Dense classifier, on their own copy of the backbone; traced once per process."""
+    key = (spec.name, unfrozen, n_classes, seed, str(cache_dir), str(b0_weights))
+    if key not in _TAILS:
+        keras.utils.set_random_seed(seed)
+        backbone = load_backbone(spec, cache_dir, b0_weights)
+        cut = backbone.get_layer(cut_layer(backbone, spec, unfrozen)).output
+        pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+        tail = keras.Model(cut, pooled, name=f"{spec.name.lower()}_tail")
+        tail_blocks = tuple(f"{name}_" for name in spec.block_names()[-unfrozen:]) + ("top_",)
+        backbone.trainable = True
+        for layer in backbone.layers:
+            is_tail = layer.name.startswith(tail_blocks)
+            layer.trainable = is_tail and not isinstance(layer, keras.layers.BatchNormalization)
+        classifier = keras.layers.Dense(n_classes, dtype="float32", name="head_logits")
+        _TAILS[key] = EpochTrainer(tail, classifier, stored_dtype=tf.float16)
+    return _TAILS[key]
+
+
+def backbone_embeddings(source: ImageSource, runtime: Runtime, spec: Backbone) -> np.ndarray:
     """(n_images, width) float32: the frozen ImageNet backbone's pooled output of each centre crop.
 
     The same cached activations the EfficientNet learner trains its head on, so an audit before a
     run (or a run after an audit) computes them once.
     """
-    learner = EfficientNetLearner(name, {}, 0, 0, cache_dir, max_unfrozen_blocks=0)
+    learner = EfficientNetLearner(spec, {"head": "probe"}, 0, 0, runtime, max_unfrozen_blocks=0)
     return learner.features(source)["pooled-center-plain"].astype(np.float32)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
@@ -23,6 +23,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]:
+    if (Path(run_dir) / "curve.json").is_file():
+        from reports.curve import build_curve_report
+
+        return build_curve_report(Path(run_dir))
     run = read_run_directory(run_dir, storage)
     html_path, markdown_path = run.path / "report.html", run.path / "summary.md"
     atomic_write_text(html_path, render_html(run))
@@ -33,20 +37,25 @@ def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]
 
 
 def render_html(run: RunDirectory) -> str:
+    return templates().get_template("report.html.j2").render(**report_context(run))
+
+
+def templates() -> Environment:
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    environment.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    environment.filters["pct"] = lambda v: "–" if v is None or isinstance(v, Undefined) else f"{100 * v:.1f}%"
     environment.filters["num"] = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"
-    return environment.get_template("report.html.j2").render(**report_context(run))
+    return environment
 
 
 def report_context(run: RunDirectory) -> dict[str, Any]:
     results = run.results
     return {
         "run": run,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "headline": headline_rows(run),
         "fold_figure": _data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
+        "mistakes": mistakes_section(run),
         "data": data_section(run),
         "audit": audit_section(run),
         "reproducibility": reproducibility_section(run),
@@ -63,6 +72,8 @@ def headline_rows(run: RunDirectory) -> list[dict[str, Any]]:
                 "model": model,
                 "grouped": entry.get("grouped", {}).get("accuracy"),
                 "leaky": entry.get("leaky", {}).get("accuracy"),
+                "grouped_video": entry.get("grouped", {}).get("video_accuracy"),
+                "leaky_video": entry.get("leaky", {}).get("video_accuracy"),
                 "inflation": inflation,
                 "p_text": format_p(inflation["p_value"]) if inflation else "",
                 "sentence": inflation_sentence(model, entry),
@@ -106,6 +117,41 @@ def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
     section["trial_counts"] = trials.state.value_counts().to_dict()
     section["best_params"] = best_params_table(records)
     return section
+
+
+def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
+    """Per model: the most confident mistakes on held-out videos as pictures, and how each held-out video
+    fared (the share of its frames classified right); frame next to video accuracy. None for a run
+    made before predictions were recorded."""
+    if run.predictions.empty:
+        return None
+    models = []
+    for model in run.models:
+        rows = run.predictions[(run.predictions.model == model) & (run.predictions.strategy == "grouped")]
+        per_video = (
+            rows.assign(correct=rows.correct.astype(str).str.lower() == "true")
+            .groupby(["strategy", "fold", "group"]).correct.mean().rename("frame_accuracy").reset_index()
+        )  # fmt: skip
+        gallery = []
+        for item in run.mistakes:
+            thumbnail = run.path / "mistakes" / item["thumbnail"]
+            if item["model"] == model and thumbnail.is_file():
+                gallery.append({**item, "image": _data_uri(thumbnail.read_bytes(), "image/jpeg")})
+        models.append(
+            {
+                "name": model,
+                "gallery": gallery,
+                "videos": int(len(per_video)),
+                "all_wrong": int((per_video.frame_accuracy == 0).sum()),
+                "all_right": int((per_video.frame_accuracy == 1).sum()),
+                "distribution": _data_uri(
+                    figures.video_accuracy_distribution(per_video, f"{model}: held-out videos (grouped folds)")
+                )
+                if len(per_video)
+                else None,
+            }
+        )
+    return {"models": models, "frame_vs_video": _data_uri(figures.frame_vs_video(run.results, run.models))}
 
 
 def best_params_table(records: list[dict[str, Any]]) -> dict[str, Any]:

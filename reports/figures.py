@@ -167,3 +167,60 @@ def frames_per_video(videos_by_frame_count: dict[str, int]) -> bytes:
     ax.set_title("How many frames each source video contributes")
     ax.grid(axis="y", alpha=0.3)
     return to_png(figure)
+
+
+def video_accuracy_distribution(per_video: pd.DataFrame, title: str) -> bytes:
+    """per_video: one row per held-out video (strategy, frame_accuracy); a histogram per strategy."""
+    figure, ax = plt.subplots(figsize=(7.5, 3.0))
+    bins = np.linspace(0, 1, 11)
+    for strategy, part in per_video.groupby("strategy", sort=False):
+        ax.hist(
+            part.frame_accuracy, bins=bins, alpha=0.6, color=COLORS.get(strategy), label=f"{strategy} ({len(part)})"
+        )
+    ax.set_xlabel("share of a held-out video's frames classified right")
+    ax.set_ylabel("videos")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return to_png(figure)
+
+
+def frame_vs_video(results: pd.DataFrame, models: Sequence[str]) -> bytes:
+    """Mean frame accuracy next to mean video-vote accuracy, per model and strategy."""
+    rows = results.groupby(["model", "strategy"], sort=False)[["accuracy", "video_accuracy"]].mean()
+    figure, ax = plt.subplots(figsize=(7.5, 0.5 * len(rows) + 1.2))
+    labels = [f"{model} / {strategy}" for model, strategy in rows.index]
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, rows.accuracy, height=0.4, color="#888", label="frame accuracy")
+    ax.barh(y + 0.2, rows.video_accuracy, height=0.4, color=COLORS["grouped"], label="video accuracy (frames vote)")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Per frame and per clip: mean over outer folds")
+    return to_png(figure)
+
+
+def learning_curve(points: pd.DataFrame, fits: dict, title: str) -> bytes:
+    """Accuracy vs videos per class with corrected 95% CIs, per strategy, and the fitted power law."""
+    figure, ax = plt.subplots(figsize=(7.5, 3.8))
+    for strategy, part in points.groupby("strategy", sort=False):
+        part = part.sort_values("videos_per_class")
+        low = part.accuracy - part.ci95.str[0]
+        high = part.ci95.str[1] - part.accuracy
+        color = COLORS.get(strategy, "gray")
+        ax.errorbar(part.videos_per_class, part.accuracy, yerr=[low, high], fmt="o", color=color, capsize=4,
+                    label=strategy)  # fmt: skip
+        fit = (fits.get(strategy) or {}).get("fit")
+        if fit:
+            n = np.linspace(part.videos_per_class.min(), part.videos_per_class.max() * 2.5, 100)
+            ax.plot(n, fit["a"] - fit["b"] * n ** (-fit["c"]), color=color, linestyle="--", alpha=0.8,
+                    label=f"{strategy}: fit, levels off at {100 * fit['a']:.0f}%")  # fmt: skip
+    ax.set_xlabel("training videos per class")
+    ax.set_ylabel("test accuracy (outer folds)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    return to_png(figure)

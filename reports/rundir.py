@@ -33,6 +33,8 @@ class RunDirectory:
     groups: dict[str, Any]
     trials: pd.DataFrame = field(repr=False)
     importances: pd.DataFrame = field(repr=False)
+    predictions: pd.DataFrame = field(repr=False)  # predictions.csv: one row per test image and fold
+    mistakes: list[dict[str, Any]] = field(default_factory=list)  # mistakes/index.json, thumbnails beside it
     trials_note: str = ""
 
     @property
@@ -79,6 +81,8 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         groups=_read_json(run_dir / "groups.json", {}),
         trials=trials,
         importances=importances,
+        predictions=_read_predictions(run_dir / "predictions.csv"),
+        mistakes=_read_json(run_dir / "mistakes" / "index.json", []),
         trials_note=note,
     )
 
@@ -145,6 +149,13 @@ def _importances(study: Any, seed: int) -> dict[str, float]:
         return optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError):
         return {}
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """Empty for a run made before predictions were recorded: the report then leaves that section out."""
+    if not path.is_file():
+        return pd.DataFrame(columns=["model", "strategy", "fold", "path", "label", "group", "predicted", "correct"])
+    return pd.read_csv(path, keep_default_na=False)
 
 
 def _read_results(path: Path) -> pd.DataFrame:

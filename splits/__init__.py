@@ -18,6 +18,7 @@ _LAZY = {
     "assign_folds": "splits.strategies",
     "fold_pairs": "splits.strategies",
     "inner_folds": "splits.strategies",
+    "keep_groups": "splits.strategies",
     "verify_no_group_overlap": "splits.strategies",
 }
 

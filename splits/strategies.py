@@ -93,3 +93,22 @@ def _splitter(strategy: str, n_folds: int, seed: int) -> StratifiedGroupKFold | 
     if strategy == GROUPED:
         return StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+
+
+def keep_groups(
+    indices: np.ndarray, labels: Sequence[str], groups: Sequence[str], fraction: float, seed: int, least: int = 1
+) -> np.ndarray:
+    """The members of `fraction` of each class's groups among `indices` (at least `least` groups a class),
+    sorted. Nested across fractions: each class's groups are shuffled once by `seed`, a prefix is kept."""
+    indices = np.asarray(indices)
+    if fraction >= 1.0:
+        return indices
+    labels_array, groups_array = np.asarray(labels), np.asarray(groups)
+    keep = []
+    for label in sorted(set(labels_array[indices].tolist())):
+        members = indices[labels_array[indices] == label]
+        names = sorted(set(groups_array[members].tolist()))
+        order = np.random.default_rng([seed, len(names)]).permutation(len(names))
+        chosen = {names[i] for i in order[: min(len(names), max(least, round(len(names) * fraction)))]}
+        keep.extend(members[[g in chosen for g in groups_array[members]]])
+    return np.sort(np.asarray(keep, dtype=np.int64))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +71,47 @@ def real_copy(real_sample, tmp_path) -> Path:
     target = tmp_path / "real"
     shutil.copytree(real_sample, target, ignore=shutil.ignore_patterns("README.md"))
     return target
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A private PostgreSQL cluster on loopback for the session, or WORKOUT_BENCH_POSTGRES_URL if set."""
+    if os.environ.get("WORKOUT_BENCH_POSTGRES_URL"):
+        yield os.environ["WORKOUT_BENCH_POSTGRES_URL"]
+        return
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    bin_dir = binaries[-1].parent
+    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="workout-bench-pg-"))
+    data, port = folder / "data", _free_port()
+    # The server refuses to run as root: run it as the postgres user when we are root.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    try:
+        subprocess.run([*as_user, bin_dir / "initdb", "-D", data, "-U", "bench", "--auth=trust"], check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "start", "-o",
+             f"-h 127.0.0.1 -p {port} -k {folder}"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "workout"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+    except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
+        details = getattr(error, "stderr", b"") or b""
+        pytest.skip(f"PostgreSQL could not be started: {error} {details.decode(errors='replace')[-300:]}")
+    yield f"postgresql://bench@127.0.0.1:{port}/workout"
+    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 from hypothesis import settings  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
     "--set",
-    "CustomCNN.input_size=32",
+    "CustomCNN.input_sizes=[32]",
     "--set",
     'EfficientNetLite0.train_positions=["center"]',
     "--set",

@@ -1,5 +1,6 @@
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -66,4 +67,61 @@ def test_offline_download_is_one_clear_line(monkeypatch, tmp_path):
     message = str(caught.value)
     assert "\n" not in message
     assert "ConnectionError" in message and "--from ARCHIVE" in message and DEFAULT.kaggle_dataset in message
+    assert "offline" in message and "credentials" not in message
     assert not (tmp_path / "data").exists()
+
+
+def test_an_existing_dataset_is_never_replaced_without_force(tmp_path):
+    tree = build_archive_tree(tmp_path / "tree")
+    dest = tmp_path / "data" / "workout-images"
+    install_dataset(tree, dest, DEFAULT.image_extensions)
+    (dest / "squat" / "mine_100001.jpg").write_bytes(b"a frame the user added")
+    with pytest.raises(BenchmarkError, match="already holds a dataset: pass --force"):
+        install_dataset(tree, dest, DEFAULT.image_extensions)
+    with pytest.raises(BenchmarkError, match="--force"):
+        download_dataset(DEFAULT.kaggle_dataset, dest, DEFAULT.image_extensions)
+    assert (dest / "squat" / "mine_100001.jpg").is_file()  # nothing was touched
+    install_dataset(tree, dest, DEFAULT.image_extensions, force=True)
+    assert not (dest / "squat" / "mine_100001.jpg").exists() and (dest / "squat" / "squat_100001.jpg").is_file()
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["workout-images"]  # no staging or old copy left
+
+
+def test_a_download_is_moved_into_place_not_copied(monkeypatch, tmp_path):
+    import kagglehub
+
+    seen = {}
+
+    def fake(handle, *args, output_dir=None, **kwargs):
+        seen["output_dir"] = output_dir
+        tree = build_archive_tree(Path(output_dir))
+        for image in tree.rglob("*.jpg"):
+            seen.setdefault("inodes", set()).add(image.stat().st_ino)
+        return output_dir
+
+    monkeypatch.setattr(kagglehub, "dataset_download", fake)
+    dest = tmp_path / "data" / "workout-images"
+    download_dataset(DEFAULT.kaggle_dataset, dest, DEFAULT.image_extensions)
+    # kagglehub wrote beside the destination, not into its own cache: the same files, moved.
+    assert Path(seen["output_dir"]).parent == dest.parent
+    assert {p.stat().st_ino for p in dest.rglob("*.jpg")} == seen["inodes"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["workout-images"]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_told_apart_from_being_offline(monkeypatch, tmp_path, status):
+    import kagglehub
+    import requests
+    from kagglehub.exceptions import KaggleApiHTTPError
+
+    def refused(handle, *args, **kwargs):
+        response = requests.Response()
+        response.status_code = status
+        raise KaggleApiHTTPError(f"{status} Client Error.\n\nYou don't have permission", response=response)
+
+    monkeypatch.setattr(kagglehub, "dataset_download", refused)
+    with pytest.raises(BenchmarkError) as caught:
+        download_dataset(DEFAULT.kaggle_dataset, tmp_path / "data", DEFAULT.image_extensions)
+    message = str(caught.value)
+    assert "\n" not in message and f"HTTP {status}" in message
+    assert "refused the credentials" in message and "kaggle.json" in message and "offline" not in message
+    assert not (tmp_path / "data").exists() and not list(tmp_path.iterdir())

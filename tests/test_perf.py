@@ -6,15 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from harness import cli
 
 from benchmark.cv.tune import subsample
 from benchmark.data.dataset import load_dataset
 from benchmark.data.source import DatasetSource
+from models.backbones import backbone
 from models.efficientnet import DEFAULTS as LITE0_DEFAULTS
-from models.learner import FitResult
+from models.learner import FitResult, Runtime
 from models.litert import LiteRTRunner
 from models.transfer import EfficientNetLearner, train_linear_head
-from tests.harness import cli
+
+LITE0 = backbone("EfficientNetLite0")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def tiny_source(tiny_dataset, test_config):
 
 @pytest.mark.slow
 def test_litert_extractor_matches_keras(tiny_source, test_config):
-    learner = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, test_config.cache_dir, max_unfrozen_blocks=2)
+    learner = EfficientNetLearner(LITE0, {}, 0, 0, Runtime(test_config.cache_dir), max_unfrozen_blocks=2)
     model = learner.extractor_model()
     fast = learner.fast_extractor(model)
     assert isinstance(fast, LiteRTRunner)
@@ -76,7 +79,7 @@ def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_
         calls.append(len(pixels))
         return [pixels.mean(axis=(1, 2)), pixels.max(axis=(1, 2))]
 
-    spec = EfficientNetLearner("EfficientNetLite0", {}, 0, 0, tmp_path).preprocess
+    spec = EfficientNetLearner(LITE0, {}, 0, 0, Runtime(tmp_path)).preprocess
     mean_only = source.features("test/a", ["mean", "max"], spec, compute, keep=[True, False])[0]
     assert sum(calls) == len(source.paths)  # both outputs cached at once...
     assert len(source._features) == 1  # ...but only the kept one is held
@@ -91,24 +94,23 @@ def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_
 def test_perf_command_prints_and_writes_every_figure(tmp_path):
     out = tmp_path / "perf.json"
     done = cli(
-        "perf", "--images", "506", "--fractions", "1.0", "--no-run", "--work", str(tmp_path / "work"),
+        "perf", "--images", "506", "--fractions", "1.0", "--no-run", "--repeats", "2", "--work", str(tmp_path / "work"),
         "--json", str(out), "--set", 'EfficientNetLite0.train_positions=["center"]',
-        "--set", "EfficientNetLite0.max_unfrozen_blocks=1", "--set", "CustomCNN.input_size=32",
-        "--set", "inner_folds=2", timeout=900,
+        "--set", "EfficientNetLite0.max_unfrozen_blocks=1", "--set", "CustomCNN.input_sizes=[32]",
+        "--set", "CustomCNN.max_epochs=3", "--set", "inner_folds=2", timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
     figures = results["by_images"]["506"]
-    for key in (
-        "decode_images_per_s", "feature_extraction_images_per_s", "keras_predict_images_per_s",
-        "feature_extraction_speedup", "head_trial_s", "finetune_trial_s", "custom_cnn_images_per_s",
-        "naive_tf_data_images_per_s", "custom_cnn_speedup", "peak_rss_gb",
-    ):  # fmt: skip
-        assert figures[key] > 0, key
-    assert figures["feature_max_abs_difference"] < 1e-2 and figures["feature_extraction_runtime"] == "LiteRTRunner"
-    assert figures["tuning_images"] < 506 and results["machine"]["usable_cpus"] >= 1
-    assert set(results["targets"]) == {
-        "feature_extraction_speedup", "head_trial_s", "custom_cnn_speedup", "full_run_hours", "peak_rss_gb",
-    }  # fmt: skip
+    assert set(figures["models"]) == {"CustomCNN", "EfficientNetLite0"}  # every model of config.models, no branch
+    for name, timing in [*figures["decode"].items(), *((m, e["trial_s"]) for m, e in figures["models"].items())]:
+        assert len(timing["values"]) == 2, name  # each figure is the median of --repeats runs, with its spread
+        assert timing["min"] <= timing["median"] <= timing["max"] and timing["median"] > 0, name
+    lite = figures["models"]["EfficientNetLite0"]
+    assert lite["trial_cold_s"] > 0 and lite["tuning_images"] < 506
+    for runtime in ("LiteRTRunner", "Keras predict"):  # the learner's own speed figures, both runtimes
+        assert lite[f"feature extraction, {runtime} (img/s)"]["median"] > 0
     assert results["full_run"]["hours"] > 0 and "estimated" in results["full_run"]["how"]
-    assert "target feature_extraction_speedup >= 3:" in done.stdout and f"figures: {out}" in done.stdout
+    assert set(results["targets"]) == {"full_run_hours", "peak_rss_gb"} and results["machine"]["usable_cpus"] >= 1
+    assert "median of 2, min-max" in done.stdout and "target full_run_hours <= 8:" in done.stdout
+    assert f"figures: {out}" in done.stdout

@@ -37,7 +37,7 @@ ODD = [
     "leg raises/huge_7700001.jpg",
     "shoulder press/Übung mit Leerzeichen ñ_7700001.jpg",
 ]
-FAST = ["--set", "CustomCNN.input_size=32", "--set", "inner_folds=2"]
+FAST = ["--set", "CustomCNN.input_sizes=[32]", "--set", "inner_folds=2"]
 
 
 @pytest.fixture
@@ -222,7 +222,7 @@ def test_model_dir_from_another_class_set_is_refused(real_sample, tiny_demo, tmp
 
 
 @pytest.mark.slow
-def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path):
+def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_demo, tmp_path, finished_run):
     """One run killed in decoding, mid-trial, mid-final-training and mid-report, resumed each time."""
     command = run_command(tiny_demo, tmp_path, "--models", "CustomCNN", "--set", f"cache_dir={tmp_path / 'cache'}")
     run_dir = tmp_path / "r"
@@ -257,6 +257,12 @@ def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_dem
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()
     assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
+    # Killed four times and resumed, it gives what the uninterrupted run of the same seed gave, exactly.
+    columns = ["strategy", "fold", "accuracy", "macro_f1", "video_accuracy", "best_inner_accuracy", "best_params"]
+    uninterrupted = pd.read_csv(finished_run / "results.csv").query("model == 'CustomCNN'")[columns]
+    pd.testing.assert_frame_equal(results[columns], uninterrupted.reset_index(drop=True), check_exact=True)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert len(predictions) == results.n_test.sum() and not predictions.duplicated(["strategy", "fold", "path"]).any()
 
 
 def done_trials(storage: str) -> dict[str, list[dict]]:

@@ -18,9 +18,9 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 @pytest.mark.slow
 def test_run_writes_a_self_contained_report_with_every_section(finished_run):
     html = (finished_run / "report.html").read_text(encoding="utf-8")
-    for section in ("headline", "folds", "classes", "tuning", "data", "audit", "reproducibility"):
+    for section in ("headline", "folds", "classes", "mistakes", "tuning", "data", "audit", "reproducibility"):
         assert f'<section id="{section}">' in html
-    order = [html.index(f'<section id="{s}">') for s in ("headline", "folds", "classes", "tuning", "data")]
+    order = [html.index(f'<section id="{s}">') for s in ("headline", "folds", "classes", "mistakes", "tuning", "data")]
     assert order == sorted(order)
     sources = re.findall(r'<img[^>]* src="([^"]+)"', html)
     # fold figure, per model (2) confusion + F1 + history + importances, class counts, frames per video,
@@ -35,6 +35,11 @@ def test_run_writes_a_self_contained_report_with_every_section(finished_run):
         assert f'href="manifests/{name}"' in html and (finished_run / "manifests" / name).is_file()
     versions = json.loads((finished_run / "environment.json").read_text())["versions"]
     assert versions["tensorflow"] in html and versions["optuna"] in html
+    # Which images fool the model: the most confident grouped mistakes as thumbnails, per model.
+    mistakes = json.loads((finished_run / "mistakes" / "index.json").read_text())
+    assert mistakes and all(m["label"] != m["predicted"] for m in mistakes)
+    assert all(f"{m['label']} → <strong>{m['predicted']}</strong>" in html for m in mistakes)
+    assert "held-out videos:" in html and "with every frame wrong" in html
 
 
 @pytest.mark.slow

@@ -3,62 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
-from harness import QUICK, ROOT
+from harness import QUICK, ROOT, assert_one_line_error, cli
 
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A private PostgreSQL cluster on loopback for this module, or WORKOUT_BENCH_POSTGRES_URL if set."""
-    if os.environ.get("WORKOUT_BENCH_POSTGRES_URL"):
-        yield os.environ["WORKOUT_BENCH_POSTGRES_URL"]
-        return
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not binaries:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
-    bin_dir = binaries[-1].parent
-    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
-    folder = Path(tempfile.mkdtemp(prefix="workout-bench-pg-"))
-    data, port = folder / "data", _free_port()
-    # The server refuses to run as root: run it as the postgres user when we are root.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(folder, "postgres")
-    try:
-        subprocess.run([*as_user, bin_dir / "initdb", "-D", data, "-U", "bench", "--auth=trust"], check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-        subprocess.run(
-            [*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "start", "-o",
-             f"-h 127.0.0.1 -p {port} -k {folder}"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "workout"],
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
-    except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
-        details = getattr(error, "stderr", b"") or b""
-        pytest.skip(f"PostgreSQL could not be started: {error} {details.decode(errors='replace')[-300:]}")
-    yield f"postgresql://bench@127.0.0.1:{port}/workout"
-    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -91,7 +46,7 @@ def test_coordinator_and_two_workers_share_the_trials(postgres_url, tiny_demo, t
     run_dir = out / run_id
     summaries = optuna.get_all_study_summaries(postgres_url)
     assert sorted(s.study_name for s in summaries) == sorted(
-        f"CustomCNN/{strategy}/fold{fold}" for strategy in ("grouped", "leaky") for fold in range(2)
+        f"{run_id}/CustomCNN/{strategy}/fold{fold}" for strategy in ("grouped", "leaky") for fold in range(2)
     )
     contributors = set()
     for summary in summaries:
@@ -112,7 +67,7 @@ def test_a_worker_rebuilds_the_exact_config_from_the_run_directory():
 
     changed = DEFAULT.replace(
         models=("CustomCNN",), folds=3, cache_dir=Path("/tmp/c"), audit_cosine_min=0.9,
-        model_options={"CustomCNN": {"input_size": 48}},
+        model_options={"CustomCNN": {"input_sizes": [48]}},
     )  # fmt: skip
     assert Config.from_dict(json.loads(changed.to_json())) == changed
 
@@ -130,12 +85,37 @@ def test_worker_without_a_run_is_one_line_exit_2(tmp_path):
 def test_float32_outputs_under_mixed_precision():
     import keras
 
-    from models.custom_cnn import DEFAULTS, build_custom_cnn
+    from models.custom_cnn import Architecture, build_network
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = build_custom_cnn({**DEFAULTS, "input_size": 32}, 22, 0)
-        assert model.layers[-1].compute_dtype == "float32"
-        assert str(model.predict(keras.ops.zeros((2, 32, 32, 3)), verbose=0).dtype) == "float32"
+        features, classifier = build_network(Architecture(32, 8, 16, "avg", "batch", 22), 0)
+        logits = classifier(features(keras.ops.zeros((2, 32, 32, 3))))
+        assert classifier.compute_dtype == "float32" and keras.backend.standardize_dtype(logits.dtype) == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_refused(
+    backend, tiny_demo, tmp_path, request
+):
+    """A team's runs on one database: each study holds exactly its own run's --trials, and a run that
+    reuses an id with another config stops in one line instead of counting the other run's trials."""
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    prefix = f"{backend}-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
+    common = ["--data", str(tiny_demo), "--folds", "2", "--models", "CustomCNN", "--strategies", "grouped",
+              "--storage", storage, "--set", "audit_in_run=false", *QUICK]  # fmt: skip
+    budgets = {f"{prefix}-a": 1, f"{prefix}-b": 2}
+    for run_id, trials in budgets.items():
+        done = cli("run", *common, "--trials", str(trials), "--run-id", run_id, "--out", str(tmp_path / "runs"))
+        assert done.returncode == 0, done.stderr[-2000:]
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith(prefix)]
+    assert sorted(names) == sorted(f"{run_id}/CustomCNN/grouped/fold{f}" for run_id in budgets for f in range(2))
+    for name in names:
+        trials = optuna.load_study(study_name=name, storage=storage).trials
+        assert len([t for t in trials if t.state in DONE]) == budgets[name.split("/")[0]], name
+    # The same run id from another run directory, with another config, on the same storage.
+    again = cli("run", *common, "--trials", "3", "--run-id", f"{prefix}-a", "--out", str(tmp_path / "elsewhere"))
+    assert_one_line_error(again, "belongs to a run with another config")

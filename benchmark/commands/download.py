@@ -10,8 +10,8 @@ from config import Config
 
 def main(args: argparse.Namespace, config: Config) -> int:
     if args.source:
-        out = install_dataset(args.source, args.out, config.image_extensions)
+        out = install_dataset(args.source, args.out, config.image_extensions, force=args.force)
     else:
-        out = download_dataset(config.kaggle_dataset, args.out, config.image_extensions)
+        out = download_dataset(config.kaggle_dataset, args.out, config.image_extensions, force=args.force)
     print(f"dataset: {out}")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.cv.evaluate import classification_metrics
+from benchmark.cv.evaluate import classification_metrics, video_scores
 from benchmark.data.load import load
 from benchmark.data.source import DatasetSource
 from config import Config
@@ -25,29 +25,31 @@ def evaluate(config: Config, model_dir: Path, data: Path | None) -> dict[str, An
             f"are not among its {len(saved.class_names)} classes"
         )
     source = DatasetSource.of(dataset, saved.class_names, config)
-    proba = saved.predict(source.pixels(saved.preprocess))
+    proba = saved.predict(source.pixels(saved.preprocess), mirror=config.test_time_mirror)
     metrics = classification_metrics(source.labels, proba, saved.class_names)
+    metrics |= video_scores(source.labels, proba, dataset.images["group"].to_numpy())
+    metrics["test_time_mirror"] = config.test_time_mirror
     metrics["model_dir"] = str(model_dir)
     metrics["data_dir"] = str(dataset.root)
     return metrics
 
 
-def format_metrics(metrics: dict[str, Any]) -> str:
-    lines = [
-        f"images: {metrics['n_images']}",
-        f"accuracy: {metrics['accuracy']:.4f}   balanced accuracy: {metrics['balanced_accuracy']:.4f}   "
-        f"macro-F1: {metrics['macro_f1']:.4f}",
-        f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}",
-    ]
-    for name, row in metrics["per_class"].items():
-        if row["support"]:
-            lines.append(
-                f"{name:<24} {row['precision']:9.3f} {row['recall']:7.3f} {row['f1']:6.3f} {row['support']:5d}"
-            )
-    return "\n".join(lines)
+def format_metrics(metrics: dict[str, Any], report: str) -> str:
+    return "\n".join(
+        [
+            f"images: {metrics['n_images']}   videos (groups): {metrics['n_videos']}",
+            f"accuracy: {metrics['accuracy']:.4f}   balanced accuracy: {metrics['balanced_accuracy']:.4f}   "
+            f"macro-F1: {metrics['macro_f1']:.4f}   video accuracy: {metrics['video_accuracy']:.4f}",
+            "",
+            report.rstrip(),
+        ]
+    )
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
     metrics = evaluate(config, args.model_dir, args.data)
-    print(json.dumps(metrics, indent=2, ensure_ascii=False) if args.json else format_metrics(metrics))
+    if args.json:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "report"}, indent=2, ensure_ascii=False))
+    else:
+        print(format_metrics(metrics, metrics["report"]))
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.environment import configure_devices, package_versions
-from benchmark.cv.storage import create_study
+from benchmark.cv.storage import config_digest, open_study
 from benchmark.cv.train import ModelPlan
 from benchmark.cv.tune import tune
 from benchmark.data.dataset import print_summary
@@ -34,8 +34,9 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         images = dataset.images
         folds = assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), GROUPED, config.inner_folds,
                              config.seed)  # fmt: skip
-        study = create_study(None, f"fit-{plan.name}", config.seed)
-        tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample)
+        owner = config_digest(config.to_json() + str(dataset.root.resolve()))
+        study = open_study(args.storage, f"fit/{plan.name}/{owner}", owner, plan.default_params())
+        tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample, seed=config.seed)
     hp = plan.final_hyperparameters(study)
     learner = plan.learner(hp)
     learner.fit(source, np.arange(len(source.labels)))

@@ -1,50 +1,54 @@
 """`python -m benchmark perf`: what the harness costs at the real dataset's size, measured here.
 
-Generates the demo dataset at the real frame size for each fraction of `--images`, then times each
-expensive step against its naive counterpart in the same process on the same arrays, and (unless
-`--no-run`) the whole `run` in a subprocess. Figures, not assertions: targets are reported as met
-or not, and the JSON keeps every number.
+Generates the demo dataset at the real frame size for each fraction of `--images`, then times the
+expensive steps (decoding, one Optuna trial of every model in `config.models`, and any figures a
+learner offers about itself, such as LiteRT vs Keras feature extraction), each the median of
+`--repeats` runs with its spread, because these machines are noisy; and (unless `--no-run`) whole
+`run`s in a subprocess from a cold cache, projected to the full size. Figures, not assertions:
+targets are reported as met or not, and the JSON keeps every number.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmark.core.atomic import atomic_write_json
-from benchmark.core.environment import machine, now, package_versions
+from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.rundir import load_fold_records
-from benchmark.data.dataset import load_dataset
+from benchmark.cv.splitting import fold_assignment
+from benchmark.cv.storage import open_study
+from benchmark.cv.train import ModelPlan
+from benchmark.cv.tune import tune
+from benchmark.data.dataset import Dataset, load_dataset
 from benchmark.data.demo import generate_demo_data
 from benchmark.data.source import DatasetSource
 from config import Config
-from models.custom_cnn import DEFAULTS as CNN_DEFAULTS
-from models.efficientnet import DEFAULTS as LITE0_DEFAULTS
+from splits import GROUPED, fold_pairs, inner_folds
 
 MIN_IMAGES = 506  # the real scale's 22 classes x (21 videos of one frame + 2 web images)
-SAMPLE_EXTRACT = 256  # images both runtimes extract (decoded once, the same arrays for both)
-SAMPLE_TRAIN = 2048  # images both CustomCNN pipelines train on for TRAIN_EPOCHS
-TRAIN_EPOCHS = 2
-TARGETS = {
-    "feature_extraction_speedup": (">=", 3.0),
-    "head_trial_s": ("<=", 5.0),
-    "custom_cnn_speedup": (">=", 2.0),
-    "full_run_hours": ("<=", 8.0),
-    "peak_rss_gb": ("<=", 4.0),
-}
+TARGETS = {"full_run_hours": ("<=", 8.0), "peak_rss_gb": ("<=", 4.0)}
 
 
 def _rss_gb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def repeated(measure: Callable[[], float], repeats: int) -> dict[str, Any]:
+    """The median of `repeats` calls of `measure` (each returns seconds, or a rate), with its spread."""
+    values = [float(measure()) for _ in range(repeats)]
+    return {"median": float(np.median(values)), "min": min(values), "max": max(values), "values": values}
 
 
 def demo_at(work: Path, images: int, seed: int) -> Path:
@@ -55,154 +59,50 @@ def demo_at(work: Path, images: int, seed: int) -> Path:
     return folder
 
 
-def _source(config: Config, data: Path, cache: Path) -> tuple[DatasetSource, Any]:
-    dataset = load_dataset(data, config).with_keys(config.scan_workers)
-    return DatasetSource.of(dataset, dataset.class_names, config.replace(cache_dir=cache)), dataset
+def measure_decode(dataset: Dataset, config: Config, plans: list[ModelPlan], cache: Path, repeats: int) -> dict:
+    """Decode + resize + cache of every image at each model's input size, from an empty cache each time."""
+    figures = {}
+    for spec in sorted({plan.learner(plan.spec.defaults).preprocess for plan in plans}, key=lambda s: s.key()):
+
+        def once(spec=spec) -> float:
+            folder = cache / "decode-repeat"
+            shutil.rmtree(folder, ignore_errors=True)
+            source = DatasetSource.of(dataset, dataset.class_names, config.replace(cache_dir=folder))
+            started = time.perf_counter()
+            for chunk in np.array_split(np.arange(len(source.paths)), max(1, len(source.paths) // 1024)):
+                source.pixels_of(chunk, spec)  # never all pixels in memory
+            seconds = time.perf_counter() - started
+            shutil.rmtree(folder, ignore_errors=True)
+            return len(source.paths) / seconds
+
+        figures[f"decode_{spec.size}px_images_per_s"] = repeated(once, repeats)
+    return figures
 
 
-def measure_decode(source: DatasetSource) -> dict[str, float]:
-    from models.preprocess import Preprocess
-
-    spec, everything = Preprocess(size=224, crop="center"), np.arange(len(source.paths))
-    started = time.perf_counter()
-    for chunk in np.array_split(everything, max(1, len(everything) // 1024)):  # never all pixels in memory
-        source.pixels_of(chunk, spec)
-    seconds = time.perf_counter() - started
-    return {"decode_images_per_s": len(source.paths) / seconds, "decode_s": seconds}
-
-
-def measure_extraction(config: Config, source: DatasetSource) -> dict[str, float]:
-    """LiteRT (what the learner uses) vs Keras `predict(batch_size=32)` of the same model, same arrays."""
-    import keras
-
-    from models.preprocess import Preprocess
-    from models.transfer import EfficientNetLearner
-
-    options = config.options_for("EfficientNetLite0")
-    count = min(SAMPLE_EXTRACT, len(source.paths))
-    pixels = source.pixels_of(np.arange(count), Preprocess(size=224, crop="center")).astype(np.float32)
-    learner = EfficientNetLearner(
-        "EfficientNetLite0", {}, 0, config.seed, source.cache_dir, options.max_unfrozen_blocks
-    )
-    model = learner.extractor_model()
-    model.predict(pixels[:32], batch_size=32, verbose=0)  # build and trace outside the timing
-    started = time.perf_counter()
-    reference = model.predict(pixels, batch_size=32, verbose=0)
-    keras_s = time.perf_counter() - started
-    extract = learner.fast_extractor(model)
-    extract(pixels[:8])
-    started = time.perf_counter()
-    fast = extract(pixels)
-    fast_s = time.perf_counter() - started
-    reference = reference if isinstance(reference, list) else [reference]
-    keras.backend.clear_session()
-    return {
-        "feature_extraction_images_per_s": count / fast_s,
-        "keras_predict_images_per_s": count / keras_s,
-        "feature_extraction_speedup": keras_s / fast_s,
-        "feature_max_abs_difference": float(max(np.abs(a - b).max() for a, b in zip(fast, reference))),
-        "feature_extraction_runtime": type(extract).__name__,
-    }
-
-
-def measure_head_trial(config: Config, source: DatasetSource, dataset) -> dict[str, float]:
-    """One Optuna trial each, on outer fold 0's training part: the EfficientNet head alone, with one
-    block fine-tuned, and the CustomCNN (default parameters, early stopping as in a run)."""
-    import optuna
-
-    from benchmark.cv.storage import create_study
-    from benchmark.cv.train import ModelPlan
-    from benchmark.cv.tune import tune
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from benchmark.cv.splitting import fold_assignment
-    from models.transfer import EfficientNetLearner
-    from splits import GROUPED, fold_pairs, inner_folds
-
-    labels, groups = dataset.images["label"].tolist(), dataset.images["group"].tolist()
+def measure_trials(
+    dataset: Dataset, config: Config, plan: ModelPlan, source: DatasetSource, repeats: int
+) -> dict[str, Any]:
+    """One trial at the model's defaults on outer fold 0's training part, as a run tunes it: the first
+    from a cold cache (it fills the model's caches), then `repeats` warm ones."""
+    images = dataset.images
+    labels, groups = images["label"].tolist(), images["group"].tolist()
     train_idx, _ = fold_pairs(fold_assignment(dataset, GROUPED, config))[0]
     inner = inner_folds(labels, groups, train_idx, GROUPED, config.inner_folds, config.seed, 0)
-    options = config.options_for("EfficientNetLite0")
-    learner = EfficientNetLearner(
-        "EfficientNetLite0", {}, 0, config.seed, source.cache_dir, options.max_unfrozen_blocks,
-        train_positions=options.train_positions, runtime=config.feature_runtime,
-    )  # fmt: skip
-    started = time.perf_counter()
-    learner.features(source, ("pooled",))  # every view of every image, into the cache (once per dataset)
-    cache_s = time.perf_counter() - started
-    views = 2 * len(learner.positions)
-    results = {"feature_cache_build_s": cache_s, "feature_cache_passes_per_s": views * len(source.paths) / cache_s}
-    for name, unfrozen in (("head_trial_s", 0), ("finetune_trial_s", 1)):
-        if unfrozen > options.max_unfrozen_blocks:
-            continue
-        study = create_study(None, "perf", config.seed)
-        base = LITE0_DEFAULTS
-        params = {"head_dropout": base["head_dropout"], "head_learning_rate": base["head_learning_rate"]}
-        if options.max_unfrozen_blocks > 0:
-            params |= {"unfrozen_blocks": unfrozen, "finetune_learning_rate": base["finetune_learning_rate"]}
-        study.enqueue_trial(params)
+
+    def trial() -> float:
+        study = open_study(None, "perf", "perf", plan.default_params())
         started = time.perf_counter()
-        plan = ModelPlan.of(config.replace(cache_dir=source.cache_dir), "EfficientNetLite0", len(dataset.class_names))
-        tune(plan, source, inner, study, 1, config.tuning_subsample)
-        results[name] = time.perf_counter() - started
-    study = create_study(None, "perf", config.seed)
-    study.enqueue_trial(CNN_DEFAULTS)
-    started = time.perf_counter()
-    plan = ModelPlan.of(config.replace(cache_dir=source.cache_dir), "CustomCNN", len(dataset.class_names))
-    tune(plan, source, inner, study, 1, config.tuning_subsample)
-    results["custom_cnn_trial_s"] = time.perf_counter() - started
-    results["custom_cnn_trial_epochs"] = study.trials[0].user_attrs.get("best_epochs_train", 0.0)
-    results["tuning_images"] = int(len(train_idx))
-    return results
+        tune(plan, source, inner, study, 1, config.tuning_subsample, seed=config.seed)
+        return time.perf_counter() - started
 
-
-def measure_custom_cnn(config: Config, source: DatasetSource, dataset) -> dict[str, float]:
-    """Cached-pixel training (the learner's own pipeline) vs a tf.data pipeline decoding JPEGs every
-    epoch, the same model; each after one untimed epoch, so tracing is on neither side."""
-    import keras
-    import tensorflow as tf
-
-    from models.custom_cnn import CustomCNNLearner, build_custom_cnn
-    from models.training import training_dataset
-
-    count = min(SAMPLE_TRAIN, len(source.paths))
-    idx = np.sort(np.random.default_rng(config.seed).permutation(len(source.paths))[:count])
-    size = config.options_for("CustomCNN").input_size
-    hp = {**CNN_DEFAULTS, "input_size": size}
-    n_classes, batch = len(dataset.class_names), int(hp["batch_size"])
-    pixels = source.pixels(CustomCNNLearner(hp, n_classes, config.seed).preprocess)  # decoded once, as in a run
-    cached = training_dataset(pixels[idx], source.labels[idx], batch, config.seed, shuffle=True)
-
-    def decode(path: tf.Tensor, label: tf.Tensor):
-        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-        return tf.image.resize(image, (size, size)), label
-
-    paths = [str(source.root / source.paths[i]) for i in idx]
-    naive = (
-        tf.data.Dataset.from_tensor_slices((paths, source.labels[idx]))
-        .shuffle(count, seed=config.seed)
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    seconds = {}
-    for name, data in (("cached", cached), ("naive", naive)):
-        model = build_custom_cnn(hp, n_classes, config.seed)
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(hp["learning_rate"])),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        model.fit(data, epochs=1, verbose=0)
-        started = time.perf_counter()
-        model.fit(data, epochs=TRAIN_EPOCHS, verbose=0)
-        seconds[name] = time.perf_counter() - started
-        keras.backend.clear_session()
-    return {
-        "custom_cnn_images_per_s": TRAIN_EPOCHS * count / seconds["cached"],
-        "naive_tf_data_images_per_s": TRAIN_EPOCHS * count / seconds["naive"],
-        "custom_cnn_speedup": seconds["naive"] / seconds["cached"],
-    }
+    cold = trial()
+    figures: dict[str, Any] = {"trial_cold_s": cold, "trial_s": repeated(trial, repeats)}
+    learner = plan.learner(plan.spec.defaults)
+    if hasattr(learner, "speed_figures"):  # what a learner measures about itself (e.g. its feature runtime)
+        sample = np.arange(min(256, len(source.paths)))
+        figures |= {name: repeated(fn, repeats) for name, fn in learner.speed_figures(source, sample).items()}
+    figures["tuning_images"] = int(len(train_idx))
+    return figures
 
 
 def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str]) -> dict[str, Any]:
@@ -239,96 +139,37 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
     }
 
 
-def measure(
-    config: Config,
-    images: int,
-    fractions: list[float],
-    run_fractions: list[float],
-    work: Path,
-    folds: int,
-    trials: int,
-    run_extra: list[str],
-) -> dict[str, Any]:
-    from benchmark.core.environment import configure_devices
-
-    results: dict[str, Any] = {
-        "device": configure_devices(config.mixed_precision),  # a GPU, if any, with mixed precision if asked
-        "when": now(),
-        "machine": machine(),
-        "versions": package_versions(),
-        "images": images,
-        "folds": folds,
-        "trials": trials,
-        "config": {
-            k: config.to_dict()[k] for k in ("tuning_subsample", "feature_runtime", "inner_folds", "model_options")
-        },  # fmt: skip
-        "by_images": {},
-    }
-    for fraction in sorted(set(fractions) | set(run_fractions)):
-        count = max(MIN_IMAGES, round(images * fraction))
-        data = demo_at(work, count, config.demo_seed)
-        figures: dict[str, Any] = {"fraction": fraction, "images": count}
-        if fraction in fractions:
-            cache = work / f"cache-{count}"
-            shutil.rmtree(cache, ignore_errors=True)  # cold: decode and extraction measured from scratch
-            source, dataset = _source(config, data, cache)
-            for step in (measure_decode, measure_extraction):
-                figures |= step(config, source) if step is measure_extraction else step(source)
-                _print_progress(count, figures)
-            figures |= measure_head_trial(config, source, dataset)
-            figures |= measure_custom_cnn(config, source, dataset)
-            figures["peak_rss_gb"] = _rss_gb(resource.RUSAGE_SELF)
-            figures["full_run_estimate"] = estimate_from_steps(figures, config, folds, trials)
-            _print_progress(count, figures)
-        if fraction in run_fractions:
-            figures |= measure_run(data, work, folds, trials, run_extra)
-        results["by_images"][str(count)] = figures
-    results["full_run"] = project_full_run(results["by_images"], images)
-    results["targets"] = targets_met(results)
-    return results
-
-
-def _print_progress(count: int, figures: dict[str, Any]) -> None:
-    print(f"perf {count} images: " + ", ".join(f"{k}={_fmt(v)}" for k, v in figures.items()), file=sys.stderr)
-
-
-def estimate_from_steps(figures: dict[str, Any], config: Config, folds: int, trials: int) -> dict[str, float]:
+def estimate_from_steps(figures: dict[str, Any], config: Config, folds: int, trials: int) -> dict[str, Any]:
     """A whole run's time from the step figures, when no run was timed: every trial costs what the
-    measured one did (no pruning); a quarter of Lite0 trials train the head only, the rest fine-tune
-    (at the 1-block cost); final fits train once on everything for the epochs the trial found."""
-    images = figures["images"]
-    train = images * (folds - 1) / folds
-    scale = train / figures["tuning_images"]  # trials were measured on fold 0's training part
-    cnn_trial = figures["custom_cnn_trial_s"] * scale
-    cnn_epochs = max(1.0, figures["custom_cnn_trial_epochs"])
-    cnn_final = train * cnn_epochs / figures["custom_cnn_images_per_s"]
-    lite_trial = (figures["head_trial_s"] + 3 * figures.get("finetune_trial_s", figures["head_trial_s"])) / 4 * scale
-    # A trial trains inner_folds fits on a share of (inner_folds - 1) / inner_folds of the training part.
-    lite_final = (
-        figures.get("finetune_trial_s", figures["head_trial_s"])
-        * scale
-        / ((config.inner_folds - 1) * config.tuning_subsample)
-    )
-    positions = config.options_for("EfficientNetLite0").train_positions
-    passes = 2 * len(positions)
-    prepare = (1 + len(positions)) * images / figures["decode_images_per_s"]
-    prepare += passes * images / figures["feature_extraction_images_per_s"]
+    measured default one did (no pruning), and a final fit what one inner fit of it did, scaled to
+    the whole training part and every view (a trial's fit sees (k-1)/k of it, subsampled)."""
     units = len(config.strategies) * folds
-    seconds = prepare + units * (trials * (cnn_trial + lite_trial) + cnn_final + lite_final)
-    return {"hours": seconds / 3600, "prepare_s": prepare, "custom_cnn_trial_s": cnn_trial,
-            "custom_cnn_final_s": cnn_final, "lite0_trial_s": lite_trial, "lite0_final_s": lite_final}  # fmt: skip
+    train_images = figures["images"] * (folds - 1) / folds
+    scale = train_images / figures["models"][next(iter(figures["models"]))]["tuning_images"]
+    share = (config.inner_folds - 1) / config.inner_folds * config.tuning_subsample
+    per_model = {}
+    seconds = sum(figures["decode_s"].values())
+    for model, entry in figures["models"].items():
+        trial = entry["trial_s"]["median"] * scale
+        final = trial / config.inner_folds / share
+        prepare = (
+            max(0.0, entry["trial_cold_s"] - entry["trial_s"]["median"]) * figures["images"] / entry["tuning_images"]
+        )
+        per_model[model] = {"trial_s": trial, "final_s": final, "prepare_s": prepare}
+        seconds += prepare + units * (trials * trial + final)
+    return {"hours": seconds / 3600, "per_model": per_model}
 
 
 def project_full_run(by_images: dict[str, dict[str, Any]], images: int) -> dict[str, Any]:
-    """Measured when a run used every image; else a least-squares line through the measured runs."""
+    """Measured when a run used every image; else a least-squares line through the measured runs;
+    else the estimate from the steps at the largest size measured at full size."""
     points = sorted((int(n), f["run_wall_s"]) for n, f in by_images.items() if "run_wall_s" in f)
     if not points:
         largest = by_images[max(by_images, key=int)]
-        bound = largest.get("full_run_estimate")
-        if bound is None or int(max(by_images, key=int)) < images:
-            return {"hours": None, "how": "not measured (--no-run)"}
-        how = "estimated from the measured trials, no run timed (no pruning; fine-tuning at the 1-block cost)"
-        return {**bound, "how": how}
+        if "full_run_estimate" not in largest or int(max(by_images, key=int)) < images:
+            return {"hours": None, "how": "not measured (--no-run) and no step figures at full size"}
+        how = "estimated from the measured trials, no run timed (no pruning)"
+        return {**largest["full_run_estimate"], "how": how}
     if points[-1][0] >= images:
         return {"hours": points[-1][1] / 3600, "how": f"measured on {points[-1][0]} images"}
     if len(points) < 2:
@@ -341,13 +182,75 @@ def project_full_run(by_images: dict[str, dict[str, Any]], images: int) -> dict[
         "how": f"projected linearly from runs on {', '.join(str(int(c)) for c in counts)} images",
         "seconds_per_image": float(slope),
         "growth_exponent": exponent,  # 1.0 = linear in images
+        "power_law_hours": float(seconds[-1] * (images / counts[-1]) ** exponent) / 3600,
     }
 
 
+def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
+    fractions = sorted(set(args.fractions))
+    run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
+    work = args.work or config.cache_dir.parent / "perf"
+    run_extra = [arg for pair in args.set for arg in ("--set", pair)]
+    results: dict[str, Any] = {
+        "device": configure_devices(config.mixed_precision),  # a GPU, if any, with mixed precision if asked
+        "when": now(),
+        "machine": machine(),
+        "versions": package_versions(),
+        "images": args.images,
+        "folds": args.folds,
+        "trials": args.trials,
+        "repeats": args.repeats,
+        "config": {
+            k: config.to_dict()[k]
+            for k in ("models", "tuning_subsample", "feature_runtime", "inner_folds", "model_options")
+        },  # fmt: skip
+        "by_images": {},
+    }
+    for fraction in sorted(set(fractions) | set(run_fractions)):
+        count = max(MIN_IMAGES, round(args.images * fraction))
+        data = demo_at(work, count, config.demo_seed)
+        figures: dict[str, Any] = {"fraction": fraction, "images": count}
+        if fraction in fractions:
+            cache = work / f"cache-{count}"
+            shutil.rmtree(cache, ignore_errors=True)  # cold: decoding and extraction measured from scratch
+            local = config.replace(cache_dir=cache)
+            dataset = load_dataset(data, local).with_keys(config.scan_workers)
+            plans = [ModelPlan.of(local, model, len(dataset.class_names)) for model in config.models]
+            figures["decode"] = measure_decode(dataset, local, plans, cache, args.repeats)
+            figures["decode_s"] = {k: count / v["median"] for k, v in figures["decode"].items()}
+            _print_progress(count, figures)
+            source = DatasetSource.of(dataset, dataset.class_names, local)
+            figures["models"] = {}
+            for plan in plans:
+                figures["models"][plan.name] = measure_trials(dataset, local, plan, source, args.repeats)
+                _print_progress(count, figures)
+            figures["peak_rss_gb"] = _rss_gb(resource.RUSAGE_SELF)
+            figures["full_run_estimate"] = estimate_from_steps(figures, config, args.folds, args.trials)
+        if fraction in run_fractions:
+            figures |= measure_run(data, work, args.folds, args.trials, run_extra)
+        results["by_images"][str(count)] = figures
+        _print_progress(count, figures)
+    results["full_run"] = project_full_run(results["by_images"], args.images)
+    results["targets"] = targets_met(results)
+    return results
+
+
+def _print_progress(count: int, figures: dict[str, Any]) -> None:
+    flat = {k: v for k, v in _flatten(figures).items() if not k.endswith(("values", ".min", ".max"))}
+    print(f"perf {count} images: " + ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items()), file=sys.stderr)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out |= _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    return {prefix: value}
+
+
 def targets_met(results: dict[str, Any]) -> dict[str, Any]:
-    largest = results["by_images"][max(results["by_images"], key=int)]
     values = {
-        **{key: largest.get(key) for key in ("feature_extraction_speedup", "head_trial_s", "custom_cnn_speedup")},
         "full_run_hours": results["full_run"]["hours"],
         "peak_rss_gb": max(
             (f.get(k, 0.0) for f in results["by_images"].values() for k in ("peak_rss_gb", "run_peak_rss_gb")),
@@ -368,34 +271,35 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-ROWS = [
-    ("decode_images_per_s", "decode + resize + cache (img/s)"),
-    ("feature_extraction_images_per_s", "feature extraction, LiteRT (img/s)"),
-    ("keras_predict_images_per_s", "  naive Keras predict, batch 32 (img/s)"),
-    ("feature_extraction_speedup", "  speedup (target >= 3)"),
-    ("feature_cache_build_s", "feature cache, every view (s)"),
-    ("head_trial_s", "EfficientNet head trial (s, target <= 5)"),
-    ("finetune_trial_s", "EfficientNet fine-tune trial, 1 block (s)"),
-    ("custom_cnn_trial_s", "CustomCNN trial (s)"),
-    ("custom_cnn_images_per_s", "CustomCNN training, cached pixels (img/s)"),
-    ("naive_tf_data_images_per_s", "  naive tf.data decoding every epoch (img/s)"),
-    ("custom_cnn_speedup", "  speedup (target >= 2)"),
-    ("peak_rss_gb", "peak RSS, this process (GB)"),
-    ("run_wall_s", "full run (s)"),
-    ("run_peak_rss_gb", "peak RSS, full run (GB, target <= 4)"),
-]
+def _cell(value: Any) -> str:
+    """A repeated figure as `median (min-max)`, a plain one as itself."""
+    if isinstance(value, dict) and "median" in value:
+        return f"{_fmt(value['median'])} ({_fmt(value['min'])}-{_fmt(value['max'])})"
+    return "" if value is None else _fmt(value)
 
 
 def table(results: dict[str, Any]) -> list[str]:
     sizes = sorted(results["by_images"], key=int)
-    lines = [f"| figure | {' | '.join(f'{n} images' for n in sizes)} |", "|---" * (len(sizes) + 1) + "|"]
-    for key, label in ROWS:
-        cells = [results["by_images"][n].get(key) for n in sizes]
-        if any(cell is not None for cell in cells):
-            lines.append(f"| {label} | {' | '.join('' if c is None else _fmt(c) for c in cells)} |")
-    for n in sizes:
-        for stage, seconds in results["by_images"][n].get("run_stages_s", {}).items():
-            lines.append(f"| run stage {stage}, {n} images (s) | {_fmt(float(seconds))} |" + " |" * (len(sizes) - 1))
+    rows: dict[str, list[Any]] = {}
+    for index, n in enumerate(sizes):
+        figures = results["by_images"][n]
+        entries = {f"{k} (img/s)": v for k, v in figures.get("decode", {}).items()}
+        for model, entry in figures.get("models", {}).items():
+            entries[f"{model} trial, cold cache (s)"] = entry["trial_cold_s"]
+            entries[f"{model} trial (s)"] = entry["trial_s"]
+            entries |= {
+                f"{model} {k}": v for k, v in entry.items() if k not in ("trial_cold_s", "trial_s", "tuning_images")
+            }
+        for key in ("peak_rss_gb", "run_wall_s", "run_peak_rss_gb"):
+            if key in figures:
+                entries[key] = figures[key]
+        for stage, seconds in figures.get("run_stages_s", {}).items():
+            entries[f"run stage {stage} (s)"] = float(seconds)
+        for key, value in entries.items():
+            rows.setdefault(key, [None] * len(sizes))[index] = value
+    lines = [f"| figure (median of {results['repeats']}, min-max) | {' | '.join(f'{n} images' for n in sizes)} |",
+             "|---" * (len(sizes) + 1) + "|"]  # fmt: skip
+    lines += [f"| {key} | {' | '.join(_cell(v) for v in values)} |" for key, values in rows.items()]
     full = results["full_run"]
     hours = "n/a" if full["hours"] is None else f"{full['hours']:.2f} h"
     lines.append(f"\nfull run at {results['images']} images, --folds {results['folds']} --trials {results['trials']}: "
@@ -410,20 +314,13 @@ def table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write(results: dict[str, Any], path: Path) -> None:
-    atomic_write_json(path, results)
-
-
-def main(args, config: Config) -> int:
-    fractions = sorted(set(args.fractions))
-    run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
-    if args.images < MIN_IMAGES or any(not 0 < f <= 1 for f in (*fractions, *run_fractions)):
+def main(args: argparse.Namespace, config: Config) -> int:
+    fractions = [*args.fractions, *([] if args.no_run else args.run_fractions)]
+    if args.images < MIN_IMAGES or any(not 0 < f <= 1 for f in fractions):
         raise BenchmarkError(f"perf: --images must be at least {MIN_IMAGES} and every fraction in (0, 1]")
-    work = args.work or config.cache_dir.parent / "perf"
-    run_extra = [arg for pair in args.set for arg in ("--set", pair)]
-    results = measure(config, args.images, fractions, run_fractions, work, args.folds, args.trials, run_extra)
+    results = measure(config, args)
     print("\n".join(table(results)))
     if args.json:
-        write(results, args.json)
+        atomic_write_json(args.json, results)
         print(f"figures: {args.json}")
     return 0

@@ -20,6 +20,11 @@ def fold_record_path(run_dir: Path, model: str, strategy: str, fold: int) -> Pat
     return Path(run_dir) / "folds" / model / strategy / f"fold{fold}.json"
 
 
+def fold_predictions_path(run_dir: Path, model: str, strategy: str, fold: int) -> Path:
+    """Per test image of one outer fold: true and predicted class, confidence (written before the record)."""
+    return fold_record_path(run_dir, model, strategy, fold).with_suffix(".predictions.csv")
+
+
 def load_fold_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished outer fold's record, by model, then strategy (grouped first), then fold."""
     records = [json.loads(path.read_text(encoding="utf-8")) for path in (Path(run_dir) / "folds").rglob("fold*.json")]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
+    classification_report,
     confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
@@ -35,4 +37,42 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "class_names": list(class_names),
+        # scikit-learn's per-class table for terminals (the classes present in the data or predicted)
+        "report": classification_report(
+            y_true, y_pred, labels=present, target_names=[class_names[i] for i in present], digits=3, zero_division=0
+        ),
     }
+
+
+def video_scores(y_true: np.ndarray, proba: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Accuracy per clip: the frames of each group (source video; a single image is its own) vote with
+    their mean probability for one label, as a user who classifies whole clips deploys the model."""
+    frame = pd.DataFrame(np.asarray(proba, dtype=np.float64))
+    frame["group"], frame["label"] = np.asarray(groups), np.asarray(y_true)
+    per_video = frame.groupby("group", sort=True)
+    mean = per_video[list(range(np.shape(proba)[1]))].mean().to_numpy()
+    labels = per_video["label"].first().to_numpy()
+    correct = mean.argmax(axis=1) == labels
+    return {"video_accuracy": float(correct.mean()) if len(correct) else float("nan"), "n_videos": int(len(correct))}
+
+
+PREDICTION_COLUMNS = ["model", "strategy", "fold", "path", "label", "group", "predicted", "confidence", "correct",
+                      "p_true"]  # fmt: skip
+
+
+def prediction_rows(paths, labels, groups, proba: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """One row per image: its true and predicted class, the model's confidence and the true class's probability."""
+    proba = np.asarray(proba)
+    predicted = proba.argmax(axis=1)
+    truth = np.asarray(labels)
+    return pd.DataFrame(
+        {
+            "path": list(paths),
+            "label": [class_names[i] for i in truth],
+            "group": list(groups),
+            "predicted": [class_names[i] for i in predicted],
+            "confidence": proba.max(axis=1).astype(float),
+            "correct": predicted == truth,
+            "p_true": proba[np.arange(len(truth)), truth].astype(float),
+        }
+    )

@@ -16,23 +16,25 @@ import numpy as np
 import optuna
 from joblib import Parallel, delayed
 
-from benchmark.core.atomic import atomic_write_json
+from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.environment import configure_devices
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
+from benchmark.core.rundir import fold_predictions_path
 from benchmark.core.rundir import fold_record_path as record_path
-from benchmark.cv.evaluate import classification_metrics
-from benchmark.cv.storage import create_study
+from benchmark.cv.evaluate import classification_metrics, prediction_rows, video_scores
+from benchmark.cv.storage import config_digest, open_study
 from benchmark.cv.train import ModelPlan
 from benchmark.cv.tune import tune
 from benchmark.data.dataset import Dataset
 from benchmark.data.source import DatasetSource
 from config import Config
-from splits import fold_pairs, inner_folds
+from splits import fold_pairs, inner_folds, keep_groups
 
 
 @dataclass(frozen=True)
 class FoldTask:
+    run_id: str
     model: str
     strategy: str
     fold: int
@@ -45,6 +47,8 @@ class RunData:
 
     dataset: Dataset
     folds: dict[str, np.ndarray]
+    # The share of each class's videos every outer training part keeps (`curve`); test folds stay whole.
+    train_fraction: float = 1.0
 
     @property
     def class_names(self) -> list[str]:
@@ -55,23 +59,49 @@ def fold_record_path(run_dir: Path, task: FoldTask) -> Path:
     return record_path(run_dir, task.model, task.strategy, task.fold)
 
 
+def predictions_path(run_dir: Path, task: FoldTask) -> Path:
+    return fold_predictions_path(run_dir, task.model, task.strategy, task.fold)
+
+
 def study_name(task: FoldTask) -> str:
-    return f"{task.model}/{task.strategy}/fold{task.fold}"
+    """Named by run: runs sharing one storage never share a study."""
+    return f"{task.run_id}/{task.model}/{task.strategy}/fold{task.fold}"
 
 
-def pending_tasks(run_dir: Path, config: Config, n_folds: int) -> list[FoldTask]:
-    tasks = [FoldTask(m, s, f) for m in config.models for s in config.strategies for f in range(n_folds)]
+def fold_tasks(run_dir: Path, config: Config, run_id: str | None = None) -> list[FoldTask]:
+    return [
+        FoldTask(run_id or run_dir.name, model, strategy, fold)
+        for model in config.models
+        for strategy in config.strategies
+        for fold in range(config.folds)
+    ]
+
+
+def pending_tasks(run_dir: Path, config: Config, run_id: str | None = None) -> list[FoldTask]:
+    tasks = fold_tasks(run_dir, config, run_id)
     return [task for task in tasks if not fold_record_path(run_dir, task).is_file()]
 
 
+def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_classes: int) -> optuna.Study:
+    plan = ModelPlan.of(config, task.model, n_classes)
+    return open_study(storage, study_name(task), config_digest(config.to_json()), plan.default_params())
+
+
 def run_folds(
-    config: Config, data: RunData, run_dir: Path, storage: str, n_jobs: int = 1, timeout: float | None = None
+    config: Config,
+    data: RunData,
+    run_dir: Path,
+    storage: str,
+    n_jobs: int = 1,
+    timeout: float | None = None,
+    run_id: str | None = None,
 ) -> None:
-    tasks = pending_tasks(run_dir, config, config.folds)
+    """Every pending outer fold into `run_dir`; studies are named by `run_id` (the directory's name)."""
+    tasks = pending_tasks(run_dir, config, run_id)
     if not tasks:
         return
     for task in tasks:  # schema and studies exist before parallel workers race to create them
-        create_study(storage, study_name(task), sampler_seed(config, task))
+        open_fold_study(config, task, storage, len(data.class_names))
     jobs = (delayed(run_fold)(config, data, run_dir, storage, task, timeout) for task in tasks)
     if n_jobs == 1:
         source = DatasetSource.of(data.dataset, data.class_names, config)
@@ -104,6 +134,9 @@ def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSo
     train_idx, test_idx = fold_pairs(np.asarray(data.folds[task.strategy]))[task.fold]
     images = data.dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
+    if data.train_fraction < 1.0:
+        seed = int(np.random.SeedSequence([config.seed, task.fold]).generate_state(1)[0])
+        train_idx = keep_groups(train_idx, labels, groups, data.train_fraction, seed, least=config.inner_folds)
     inner = inner_folds(labels, groups, train_idx, task.strategy, config.inner_folds, config.seed, task.fold)
     return FoldInputs(source, train_idx, test_idx, inner)
 
@@ -126,12 +159,11 @@ def tune_fold(
     seed = sampler_seed(config, task)
     if sampler_salt:
         seed = int(np.random.SeedSequence([seed, sampler_salt]).generate_state(1)[0])
-    study = create_study(storage, study_name(task), seed)
+    study = open_fold_study(config, task, storage, n_classes)
     if config.trials > 0:
         plan = ModelPlan.of(config, task.model, n_classes)
-        tune(
-            plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample, timeout=timeout, wait=wait
-        )
+        tune(plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample, seed=seed,
+             timeout=timeout, wait=wait)  # fmt: skip
     return study
 
 
@@ -161,7 +193,17 @@ def run_fold(
     checkpoint("train")
     learner.fit(source, train_idx)
     trained = time.time()
-    metrics = classification_metrics(source.labels[test_idx], learner.predict_proba(source, test_idx), data.class_names)
+    proba = learner.predict_proba(source, test_idx)
+    images = data.dataset.images.iloc[test_idx]
+    images_of_train = data.dataset.images.iloc[train_idx]
+    metrics = classification_metrics(source.labels[test_idx], proba, data.class_names)
+    videos = video_scores(source.labels[test_idx], proba, images["group"].to_numpy())
+    predictions = prediction_rows(images["path"], source.labels[test_idx], images["group"], proba, data.class_names)
+    predictions.insert(0, "fold", task.fold)
+    predictions.insert(0, "strategy", task.strategy)
+    predictions.insert(0, "model", task.model)
+    # Before the record: a fold counts as done only once its predictions are on disk too.
+    atomic_write_text(predictions_path(run_dir, task), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     record = {
@@ -170,7 +212,9 @@ def run_fold(
         "fold": task.fold,
         "n_train": int(len(train_idx)),
         "n_test": int(len(test_idx)),
+        "train_videos_per_class": float(images_of_train.groupby("label")["group"].nunique().mean()),
         **{k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")},
+        **videos,
         "per_class_f1": {name: row["f1"] for name, row in metrics["per_class"].items()},
         "confusion_matrix": metrics["confusion_matrix"],
         "best_params": hp,

@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text, check_writable
 from benchmark.core.environment import configure_devices, machine, now, package_versions, redact_url
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import OPTUNA_DB, load_fold_records, sqlite_url
-from benchmark.cv.folds import RunData, run_folds
+from benchmark.core.rundir import OPTUNA_DB, fold_predictions_path, load_fold_records, sqlite_url
+from benchmark.cv.folds import RunData, fold_tasks, run_folds, study_name
 from benchmark.cv.splitting import fold_assignment, split_manifest, split_statistics
-from benchmark.cv.storage import rdb_storage
+from benchmark.cv.storage import config_digest, refuse_foreign_studies
 from benchmark.cv.summary import results_frame, summarize
 from benchmark.data.dataset import print_summary
 from benchmark.data.load import load_grouped
-from benchmark.data.thumbnails import write_thumbnails
+from benchmark.data.thumbnails import write_mistake_thumbnails, write_thumbnails
 from config import Config
 from splits import GROUPED
 
@@ -51,9 +52,10 @@ def run(
     print_summary(summary)
     # Folds first: an infeasible split (too few videos for --folds) must not leave a run directory behind.
     folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
-    if storage:
-        rdb_storage(storage)  # a wrong URL or a missing driver is one line now, not after a directory is made
     run_dir = config.runs_dir / (run_id or default_run_id(config, dataset.root))
+    if storage:  # a wrong URL, a missing driver or another run's studies: one line now, before any directory
+        names = [study_name(task) for task in fold_tasks(run_dir, config)]
+        refuse_foreign_studies(storage, names, config_digest(config.to_json()))
     claim_run_dir(run_dir, config)
     atomic_write_json(run_dir / "data_summary.json", summary)
     storage = storage or sqlite_url(run_dir / OPTUNA_DB)
@@ -89,8 +91,12 @@ def run(
         clock.lap("audit")
     run_folds(config, RunData(dataset, folds), run_dir, storage, n_jobs, timeout)
     clock.lap("folds")
-    results = results_frame(load_fold_records(run_dir))
+    records = load_fold_records(run_dir)
+    results = results_frame(records)
     atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(run_dir / "predictions.csv", joined_predictions(run_dir, records))
+    predictions = pd.read_csv(run_dir / "predictions.csv", keep_default_na=False)
+    write_mistake_thumbnails(predictions, dataset.root, run_dir / "mistakes")
     run_summary = {
         "run_id": run_dir.name,
         "data_dir": str(dataset.root),
@@ -103,6 +109,13 @@ def run(
     clock.lap("summary")
     record_invocation(run_dir, clock)
     return run_dir, run_summary
+
+
+def joined_predictions(run_dir: Path, records: list[dict[str, Any]]) -> str:
+    """Every outer fold's predictions in record order, as written (one header): exact on any resume."""
+    paths = [fold_predictions_path(run_dir, r["model"], r["strategy"], r["fold"]) for r in records]
+    parts = [path.read_text(encoding="utf-8").splitlines(True) for path in paths]
+    return "".join(parts[0][:1] + [line for part in parts for line in part[1:]]) if parts else ""
 
 
 class StageClock:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
+from typing import Any
 
 import numpy as np
 import optuna
@@ -19,6 +21,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 HEARTBEAT_S, GRACE_S = 10, 60
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 LIVE_STATES = (*DONE_STATES, optuna.trial.TrialState.RUNNING)
+OWNER_KEY = "config_sha256"  # study user attribute: the digest of the config of the run that made it
+# Trials sampled at random before TPE models the results: a few, so a budget of 10 is mostly guided.
+STARTUP_TRIALS = 4
 
 
 @functools.lru_cache(maxsize=8)
@@ -46,22 +51,61 @@ def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
         ) from None
 
 
-def create_study(storage: str | None, study_name: str, seed: int) -> optuna.Study:
-    """Create or load (resume) a study; the sampler's seed also depends on how many trials exist,
-    so trials after a resume continue the search instead of replaying its first parameters."""
+def config_digest(config_json: str) -> str:
+    """What a study records of the run that made it: another config may not add trials to it."""
+    return hashlib.sha256(config_json.encode()).hexdigest()[:16]
+
+
+def refuse_foreign_studies(storage: str, names: list[str], owner: str) -> None:
+    """Before a run writes anything: none of its studies may exist in `storage` with another owner."""
+    existing = set(optuna.study.get_all_study_names(rdb_storage(storage)))
+    for name in names:
+        if name in existing:
+            recorded = optuna.load_study(study_name=name, storage=rdb_storage(storage)).user_attrs.get(OWNER_KEY)
+            if recorded not in (None, owner):
+                raise _foreign(name, storage)
+
+
+def _foreign(name: str, storage: str | None) -> BenchmarkError:
+    where = redact_url(storage) if storage else "memory"
+    return BenchmarkError(
+        f"study {name!r} in {where} belongs to a run with another config; pass another --run-id "
+        "(or another --storage) to start a new run, or restore that run's config to resume it"
+    )
+
+
+def open_study(storage: str | None, name: str, owner: str, first_params: dict[str, Any] | None = None) -> optuna.Study:
+    """Create a study, or load it to resume, but only if the run that made it had the same config.
+
+    Two runs on one storage (a team's PostgreSQL database) have their own studies because names carry
+    the run id; a run that reuses an id with another config is refused rather than silently counting
+    the other run's trials in its budget. A new study's first trial is `first_params` (the model's
+    defaults): a known-good point before the search.
+    """
     # A trial cut short by Ctrl-C would otherwise be logged with a traceback; outcomes are in the records.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
         storage=rdb_storage(storage),
-        study_name=study_name,
+        study_name=name,
         direction="maximize",
         load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3),
     )
-    existing = len(study.trials)
-    stream = seed if existing == 0 else int(np.random.SeedSequence([seed, existing]).generate_state(1)[0])
-    study.sampler = optuna.samplers.TPESampler(seed=stream)
+    recorded = study.user_attrs.get(OWNER_KEY)
+    if recorded is None:
+        study.set_user_attr(OWNER_KEY, owner)
+        if first_params and not study.trials:
+            study.enqueue_trial(first_params, skip_if_exists=True)
+    elif recorded != owner:
+        raise _foreign(name, storage)
     return study
+
+
+def sampler_for(seed: int, finished: int) -> optuna.samplers.TPESampler:
+    """The sampler of a study's next trial: seeded by the study's seed and how many trials are done,
+    so trial k draws the same parameters whether or not the run was interrupted before it."""
+    stream = int(np.random.SeedSequence([seed, finished]).generate_state(1)[0])
+    return optuna.samplers.TPESampler(seed=stream, n_startup_trials=STARTUP_TRIALS)
 
 
 def finished_trials(study: optuna.Study) -> int:

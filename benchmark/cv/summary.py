@@ -21,6 +21,8 @@ RESULT_COLUMNS = [
     "accuracy",
     "balanced_accuracy",
     "macro_f1",
+    "video_accuracy",
+    "n_videos",
     "n_train",
     "n_test",
     "n_trials",
@@ -91,7 +93,7 @@ def summarize(results: pd.DataFrame) -> dict[str, Any]:
         for strategy, arm in rows.groupby("strategy", sort=False):
             entry[strategy] = {
                 metric: mean_interval(arm[metric].to_numpy(), arm.n_train.mean(), arm.n_test.mean())
-                for metric in ("accuracy", "macro_f1", "balanced_accuracy")
+                for metric in ("accuracy", "macro_f1", "balanced_accuracy", "video_accuracy")
             }
         arms = dict(tuple(rows.groupby("strategy")))
         if {"leaky", "grouped"} <= set(arms) and min(len(arms["leaky"]), len(arms["grouped"])) > 1:

@@ -28,7 +28,7 @@ class ModelPlan:
 
     @classmethod
     def of(cls, config: Config, model: str, n_classes: int) -> ModelPlan:
-        runtime = Runtime(cache_dir=config.cache_dir, feature_runtime=config.feature_runtime)
+        runtime = Runtime(config.cache_dir, config.feature_runtime, config.test_time_mirror)
         return cls(model_spec(model), config.options_for(model), runtime, n_classes, config.seed)
 
     @property
@@ -37,6 +37,12 @@ class ModelPlan:
 
     def learner(self, hp: Mapping[str, Any], trial: bool = False) -> Learner:
         return self.spec.learner(hp, self.n_classes, self.seed, self.options, self.runtime, trial)
+
+    def default_params(self) -> dict[str, Any]:
+        """The search space answered with the model's defaults: the first trial of every study."""
+        trial = _DefaultsTrial(self.spec.defaults)
+        self.spec.suggest(trial, self.options)
+        return trial.params
 
     def trial_hyperparameters(self, trial: optuna.Trial) -> dict[str, Any]:
         return {**self.spec.defaults, **self.spec.suggest(trial, self.options)}
@@ -54,3 +60,25 @@ class ModelPlan:
             if found is not None:
                 hp[key] = max(1, int(round(found)))
         return hp
+
+
+class _DefaultsTrial:
+    """Stands in for an Optuna trial: answers each suggestion with the default value, or the nearest value
+    the space allows (an option may narrow it), and records the answers as trial parameters."""
+
+    def __init__(self, defaults: Mapping[str, Any]):
+        self.defaults, self.params = defaults, {}
+
+    def _answer(self, name: str, value: Any) -> Any:
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        value = self.defaults.get(name)
+        return self._answer(name, value if value in choices else choices[0])
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return self._answer(name, min(max(float(self.defaults.get(name, low)), low), high))
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return self._answer(name, min(max(int(self.defaults.get(name, low)), low), high))

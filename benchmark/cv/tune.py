@@ -13,7 +13,7 @@ import optuna
 
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
-from benchmark.cv.storage import DONE_STATES, LIVE_STATES
+from benchmark.cv.storage import DONE_STATES, LIVE_STATES, sampler_for
 from benchmark.cv.train import ModelPlan
 
 STEPS_PER_FOLD = 1000  # pruning steps: inner fold f, epoch e -> f * 1000 + e
@@ -83,12 +83,14 @@ def tune(
     n_trials: int,
     fraction: float,
     *,
+    seed: int,
     timeout: float | None = None,
     wait: bool = True,
 ) -> optuna.Study:
     """Run trials until the study holds `n_trials` done ones, alongside any other worker on the storage.
 
-    Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part.
+    Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part;
+    its parameters are sampled with a seed derived from `seed` and the number of finished trials.
     With `wait`, also waits for trials other workers are running; without, returns as soon as the
     rest of the budget is taken (a worker then helps another study).
     """
@@ -116,6 +118,7 @@ def tune(
             time.sleep(POLL_S)
             continue
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        study.sampler = sampler_for(seed, finished)
         study.optimize(evaluate, n_trials=1, callbacks=[callback], timeout=left, catch=(SurplusTrial,))
     bar.close()
     return study

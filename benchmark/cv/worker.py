@@ -18,7 +18,7 @@ import optuna
 
 from benchmark.core.environment import configure_devices
 from benchmark.core.errors import BenchmarkError
-from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, study_name, tune_fold
+from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, fold_tasks, study_name, tune_fold
 from benchmark.cv.splitting import folds_from_manifests
 from benchmark.cv.storage import DONE_STATES, rdb_storage
 from benchmark.cv.tune import POLL_S, WORKER_ID
@@ -37,7 +37,7 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
     print(configure_devices(config.mixed_precision), file=sys.stderr)
     dataset = load_grouped(config, data_dir)[0].with_keys(config.scan_workers)
     data = RunData(dataset, folds_from_manifests(run_dir, dataset, config.strategies))
-    tasks = [FoldTask(m, s, f) for m in config.models for s in config.strategies for f in range(config.folds)]
+    tasks = fold_tasks(run_dir, config)
     source = DatasetSource.of(dataset, data.class_names, config)
     print(
         f"worker {WORKER_ID}: joined {run_dir.name} ({len(tasks)} studies, {config.trials} trials each)",

@@ -30,6 +30,9 @@ from benchmark.data.images import BadImageError, load_rgb
 from config import Config
 
 PHASH_NAMESPACE = "phash/dct-8x8-v1"
+# The embedding the cosine threshold was calibrated on (config.audit_cosine_min); the same cached
+# activations the EfficientNetLite0 model trains on, so an audit and a run compute them once.
+EMBEDDING_BACKBONE = "EfficientNetLite0"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def fingerprints(dataset: Dataset, config: Config) -> Fingerprints:
     """pHash and backbone embedding of every image; both cached on disk by content hash, and the last
     result kept in memory, so `--groups infer` followed by the audit computes them once."""
     from benchmark.data.source import DatasetSource
+    from models.backbones import backbone
+    from models.learner import Runtime
     from models.transfer import backbone_embeddings
 
     dataset = dataset.with_keys(config.scan_workers)
@@ -127,7 +132,14 @@ def fingerprints(dataset: Dataset, config: Config) -> Fingerprints:
             [dataset.root / p for p in source.paths], keys, config.cache_dir, config.scan_workers
         )
         _LAST.clear()
-        _LAST[memo] = Fingerprints(hashes, normalise(backbone_embeddings(source, config.cache_dir)))
+        _LAST[memo] = Fingerprints(
+            hashes,
+            normalise(
+                backbone_embeddings(
+                    source, Runtime(config.cache_dir, config.feature_runtime), backbone(EMBEDDING_BACKBONE)
+                )
+            ),
+        )
     return _LAST[memo]
 
 

@@ -48,3 +48,23 @@ def _thumbnail_jpeg(path: Path) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
+
+
+def write_mistake_thumbnails(predictions: pd.DataFrame, root: Path, out_dir: Path, per_model: int = 8) -> list[dict]:
+    """Per model, the most confident mistakes on grouped test folds (videos never seen in training),
+    as thumbnails; index.json lists them (model, path, true and predicted class, confidence)."""
+    wrong = predictions[(predictions["strategy"] == "grouped") & ~predictions["correct"].astype(bool)]
+    index = []
+    for model, rows in wrong.groupby("model", sort=True):
+        top = rows.sort_values(["confidence", "path"], ascending=[False, True], kind="mergesort").head(per_model)
+        for n, row in enumerate(top.itertuples()):
+            target = out_dir / f"{model}-{n}.jpg"
+            if write_thumbnail(root / row.path, target):
+                index.append(
+                    {
+                        "model": model, "path": row.path, "label": row.label, "predicted": row.predicted,
+                        "confidence": float(row.confidence), "fold": int(row.fold), "thumbnail": target.name,
+                    }
+                )  # fmt: skip
+    atomic_write_json(out_dir / "index.json", index)
+    return index

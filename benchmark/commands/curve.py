@@ -1,0 +1,31 @@
+"""`curve`: accuracy against videos per class, with the leaky arm beside it, and what more videos would buy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmark.commands.run import demo_budget
+from benchmark.core.atomic import atomic_write_json
+from benchmark.cv.curve import curve_lines, run_curve
+from benchmark.data.load import uses_demo_data
+from config import DEMO_RUN_OVERRIDES, Config
+from reports import build_report
+
+# The cheapest strong model: frozen ImageNet features with a linear probe or dense head (seconds per fold).
+CURVE_MODELS = ("EfficientNetLite0",)
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    if "models" not in args.explicit:
+        config = config.replace(models=CURVE_MODELS)
+    if uses_demo_data(config, args.data):
+        config = demo_budget(config, args.explicit)
+        print(f"demo run budget (config.DEMO_RUN_OVERRIDES, where not set): {DEMO_RUN_OVERRIDES}", file=sys.stderr)
+    run_dir, curve = run_curve(config, args.data, args.run_id, args.fractions, args.storage, args.n_jobs)
+    build_report(run_dir)
+    if args.json:
+        atomic_write_json(args.json, {k: curve[k] for k in ("points", "extrapolation")})
+    print("\n".join(curve_lines(curve)))
+    print(f"results: {run_dir}  report: {run_dir / 'report.html'}" + (f"  json: {args.json}" if args.json else ""))
+    return 0
