@@ -225,6 +225,10 @@ class Config:
     # fold trains on its whole training part. At the real dataset's size on 2 CPU cores a trial on
     # everything costs minutes to an hour; `python -m benchmark perf` measures what this buys.
     tuning_subsample: float = setting(0.25, above=0.0, high=1.0)
+    # ...but never fewer images of a class than this (all of a smaller class): on a small dataset a
+    # quarter of an inner training part is a few images per class, too few to rank anything. At the
+    # real size (~330 images per class in an inner training part) the fraction decides.
+    tuning_min_per_class: int = setting(10, low=1)
 
     # --- evaluation ---
     # Test-time augmentation in every evaluation (outer folds, inner validation, evaluate, predict):
@@ -371,6 +375,7 @@ DEMO_SCALES: dict[str, DemoScale] = {
 DEMO_RUN_OVERRIDES: dict[str, Any] = {
     "trials": 2,
     "tuning_subsample": 0.5,  # 633 images: half of an inner training part keeps ~6 frames per class
+    "tuning_min_per_class": 1,  # the demo's budget: trials really train on that half
     "inner_folds": 2,
     "model_options": {
         "CustomCNN": {"input_sizes": [32], "base_widths": [16], "max_epochs": 12},

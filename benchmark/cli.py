@@ -150,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", choices=MODEL_NAMES, help=f"model to train (default {DEFAULT.model_name})")
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
     fit.add_argument(
-        "--trials", type=_at_least(0), default=0, help="Optuna trials before the final training (default 0)"
-    )
+        "--trials", type=_at_least(0), default=0,
+        help="Optuna trials on grouped inner folds before the final training (default 0: the model's defaults, "
+        "which beat 10 tuned trials in grouped CV on the 110-image real sample; see the README)",
+    )  # fmt: skip
     _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")

@@ -21,6 +21,14 @@ REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-samp
 os.environ.setdefault("WORKOUT_BENCH_PROGRESS", "0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that read the one finished run share a worker under pytest-xdist (`-n 2 --dist loadgroup`,
+    as `.ci/run` runs them): a session fixture is built once per worker, and that run is the costliest."""
+    for item in items:
+        if "finished_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("finished_run"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory) -> Path:
     """Every cache of the test session (and of the CLI processes it starts) under pytest's tmp folder,

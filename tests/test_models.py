@@ -136,7 +136,7 @@ def test_custom_cnn_learns_the_demo_data(tiny_source, runtime):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("head", ["probe", "dense", "finetune"])
-def test_lite0_transfer_generalises_to_unseen_videos_and_saves_exactly(tiny_source, tmp_path, runtime, head):
+def test_lite0_transfer_generalises_to_unseen_videos_and_saves_weights_exactly(tiny_source, tmp_path, runtime, head):
     dataset, source = tiny_source
     folds = assign_folds(dataset.images["label"].to_numpy(), dataset.images["group"].to_numpy(), GROUPED, 4, 0)
     train_idx, test_idx = fold_pairs(folds)[0]
@@ -160,7 +160,7 @@ def test_lite0_transfer_generalises_to_unseen_videos_and_saves_exactly(tiny_sour
 
 
 @pytest.mark.slow
-def test_custom_cnn_save_load_gives_identical_predictions(tiny_source, tmp_path, runtime):
+def test_custom_cnn_save_load_keeps_weights_exactly_and_predictions_within_tolerance(tiny_source, tmp_path, runtime):
     dataset, source = tiny_source
     hp = {**CNN_DEFAULTS, "input_size": 48, "base_width": 8, "dense_units": 32, "epochs": 1}
     learner = cnn_learner(hp, 3, runtime)
@@ -189,6 +189,7 @@ def test_fit_evaluate_predict_on_real_images(real_sample, tmp_path):
     model_dir = tmp_path / "lite0"
     done = cli("fit", "--data", str(real_sample), "--model", "EfficientNetLite0", "--out", str(model_dir))
     assert done.returncode == 0, done.stderr
+    assert "trained on all 110 images with its default hyper-parameters, no tuning" in done.stdout  # says what it did
     meta = json.loads((model_dir / "meta.json").read_text())
     assert meta["model_name"] == "EfficientNetLite0" and len(meta["class_names"]) == 22
     assert meta["preprocess"]["size"] == 224

@@ -68,6 +68,8 @@ def test_trial_subsample_keeps_every_class_and_the_seed():
     assert np.bincount(labels[chosen]).tolist() == [10, 5, 2, 1]  # a quarter per class, at least one
     assert set(chosen) <= set(indices) and list(chosen) == sorted(chosen)
     assert np.array_equal(subsample(indices, labels, 1.0, 3), indices)
+    floored = subsample(indices, labels, 0.25, 3, min_per_class=6)
+    assert np.bincount(labels[floored]).tolist() == [10, 6, 6, 2]  # never below the floor; all of a smaller class
 
 
 def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_dataset, test_config):

@@ -36,7 +36,8 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
                              config.seed)  # fmt: skip
         owner = config_digest(config.to_json() + str(dataset.root.resolve()))
         study = open_study(args.storage, f"fit/{plan.name}/{owner}", owner, plan.default_params())
-        tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample, seed=config.seed)
+        tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample, seed=config.seed,
+             min_per_class=config.tuning_min_per_class)  # fmt: skip
     hp = plan.final_hyperparameters(study)
     learner = plan.learner(hp)
     learner.fit(source, np.arange(len(source.labels)))
@@ -55,7 +56,19 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     return meta
 
 
+def what_fit_did(meta: dict[str, Any], inner_folds: int) -> str:
+    """One line: tuned or not, and the hyper-parameters the saved model was trained with."""
+    hp = meta["hyperparameters"]
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hp.items())
+    if meta["trials"] == 0:
+        how = "its default hyper-parameters, no tuning (--trials N tunes them on grouped inner folds first)"
+    else:
+        how = f"the best of {meta['trials']} Optuna trials on {inner_folds} grouped inner folds"
+    return f"fit: {meta['model_name']} trained on all {meta['trained_on']['n_images']} images with {how}: {params}"
+
+
 def main(args: argparse.Namespace, config: Config) -> int:
     meta = fit(config, args)
+    print(what_fit_did(meta, config.inner_folds))
     print(f"model: {args.out} ({meta['model_name']}, {meta['trained_on']['n_images']} images, {meta['duration_s']} s)")
     return 0

@@ -92,7 +92,8 @@ def measure_trials(
     def trial() -> float:
         study = open_study(None, "perf", "perf", plan.default_params())
         started = time.perf_counter()
-        tune(plan, source, inner, study, 1, config.tuning_subsample, seed=config.seed)
+        tune(plan, source, inner, study, 1, config.tuning_subsample, seed=config.seed,
+             min_per_class=config.tuning_min_per_class)  # fmt: skip
         return time.perf_counter() - started
 
     cold = trial()

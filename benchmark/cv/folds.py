@@ -163,7 +163,7 @@ def tune_fold(
     if config.trials > 0:
         plan = ModelPlan.of(config, task.model, n_classes)
         tune(plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample, seed=seed,
-             timeout=timeout, wait=wait)  # fmt: skip
+             min_per_class=config.tuning_min_per_class, timeout=timeout, wait=wait)  # fmt: skip
     return study
 
 

@@ -25,21 +25,25 @@ class SurplusTrial(Exception):
     """Two workers started the budget's last trial at once; the later one stops before any work."""
 
 
-def subsample(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """`fraction` of `indices`, the same share of every class (at least one image each), sorted."""
+def subsample(
+    indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int, min_per_class: int = 1
+) -> np.ndarray:
+    """`fraction` of `indices`, the same share of every class but never fewer than `min_per_class` images
+    of it (all of a smaller class), sorted: a small dataset is not cut to a few images per class."""
     if fraction >= 1.0:
         return indices
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels[indices]):
         members = indices[labels[indices] == label]
-        chosen.append(rng.choice(members, max(1, round(len(members) * fraction)), replace=False))
+        keep = min(len(members), max(1, min_per_class, round(len(members) * fraction)))
+        chosen.append(rng.choice(members, keep, replace=False))
     return np.sort(np.concatenate(chosen))
 
 
 def objective(
     plan: ModelPlan, source: Any, inner: list[tuple[np.ndarray, np.ndarray]], study: optuna.Study, n_trials: int,
-    fraction: float,
+    fraction: float, min_per_class: int = 1,
 ) -> Callable[[optuna.Trial], float]:  # fmt: skip
     """Mean inner-fold validation accuracy of the trial's hyper-parameters; epochs report to the pruner."""
 
@@ -53,7 +57,7 @@ def objective(
         hp = plan.trial_hyperparameters(trial)
         scores, best_epochs = [], []
         for fold, (full_train_idx, val_idx) in enumerate(inner):
-            train_idx = subsample(full_train_idx, source.labels, fraction, plan.seed + fold)
+            train_idx = subsample(full_train_idx, source.labels, fraction, plan.seed + fold, min_per_class)
 
             def report(epoch: int, accuracy: float, fold: int = fold) -> None:
                 checkpoint("tune")
@@ -84,12 +88,14 @@ def tune(
     fraction: float,
     *,
     seed: int,
+    min_per_class: int = 1,
     timeout: float | None = None,
     wait: bool = True,
 ) -> optuna.Study:
     """Run trials until the study holds `n_trials` done ones, alongside any other worker on the storage.
 
-    Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part;
+    Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part
+    (at least `min_per_class` images of each class);
     its parameters are sampled with a seed derived from `seed` and the number of finished trials.
     With `wait`, also waits for trials other workers are running; without, returns as soon as the
     rest of the budget is taken (a worker then helps another study).
@@ -104,7 +110,7 @@ def tune(
         if trial.state in DONE_STATES:
             next(iterator, None)
 
-    evaluate = objective(plan, source, inner, study, n_trials, fraction)
+    evaluate = objective(plan, source, inner, study, n_trials, fraction, min_per_class)
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
         optuna.storages.fail_stale_trials(study)
