@@ -71,7 +71,7 @@ def run_curve(
             config, share, fraction_dir(run_dir, fraction), storage, n_jobs, run_id=f"{run_dir.name}@{fraction:.2f}"
         )
     clock.lap("folds")
-    curve = summarize_curve(run_dir, sorted(fractions))
+    curve = summarize_curve(run_dir, sorted(fractions), config.seed)
     atomic_write_json(run_dir / "curve.json", curve)
     clock.lap("summary")
     record_invocation(run_dir, clock)
@@ -98,7 +98,7 @@ def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize_curve(run_dir: Path, fractions: list[float]) -> dict[str, Any]:
+def summarize_curve(run_dir: Path, fractions: list[float], seed: int) -> dict[str, Any]:
     folds = curve_points(run_dir, fractions)
     points = []
     for (model, strategy, fraction), part in folds.groupby(["model", "strategy", "fraction"], sort=True):
@@ -116,7 +116,7 @@ def summarize_curve(run_dir: Path, fractions: list[float]) -> dict[str, Any]:
         )
     extrapolation = {}
     for (model, strategy), part in folds.groupby(["model", "strategy"], sort=True):
-        extrapolation.setdefault(model, {})[strategy] = extrapolate(part)
+        extrapolation.setdefault(model, {})[strategy] = extrapolate(part, seed)
     return {"points": points, "extrapolation": extrapolation, "fold_points": folds.to_dict("records")}
 
 
@@ -149,8 +149,9 @@ def videos_for_gain(parameters: tuple[float, float, float], n_now: float, gain: 
     return float((b / (a - target)) ** (1 / c))
 
 
-def extrapolate(part: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
-    """The power law fitted to every fold's point, and bootstrap intervals over outer folds."""
+def extrapolate(part: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """The power law fitted to every fold's point, and bootstrap intervals over outer folds (resampled
+    with the config seed)."""
     n, accuracy = part.videos_per_class.to_numpy(float), part.accuracy.to_numpy(float)
     n_now = float(part.groupby("fraction").videos_per_class.mean().max())
     n_min = float(part.groupby("fraction").videos_per_class.mean().min())
