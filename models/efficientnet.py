@@ -18,6 +18,7 @@ from models.learner import Learner, Runtime
 from models.preprocess import POSITIONS
 from models.spec import ModelSpec
 
+HEADS = ("probe", "dense", "finetune")  # "finetune" needs cached cut points (max_unfrozen_blocks > 0)
 HEAD_VIEWS = ("all", "center")  # what the head trains on: every cached view, or the centre crop and its mirror
 
 
@@ -58,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def suggest(trial: Any, options: EfficientNetOptions) -> dict[str, Any]:
-    heads = ["probe", "dense", "finetune"] if options.max_unfrozen_blocks > 0 else ["probe", "dense"]
+    heads = [h for h in HEADS if h != "finetune" or options.max_unfrozen_blocks > 0]
     head = trial.suggest_categorical("head", heads)
     if head == "probe":
         return {"head": head, "probe_c": trial.suggest_float("probe_c", 1e-4, 10.0, log=True)}

@@ -29,7 +29,6 @@ from models.epoch_trainer import EpochTrainer, TrainSettings
 from models.learner import EpochCallback, FitResult, ImageSource, Runtime, check_stop
 from models.preprocess import Preprocess
 
-HEADS = ("probe", "dense", "finetune")
 HEAD_BATCH = 256  # the dense head on frozen features: large batches, a few hundred steps per epoch
 HEAD_PATIENCE = 8
 FINETUNE_PATIENCE = 3

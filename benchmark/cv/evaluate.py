@@ -60,12 +60,15 @@ PREDICTION_COLUMNS = ["model", "strategy", "fold", "path", "label", "group", "pr
                       "p_true"]  # fmt: skip
 
 
-def prediction_rows(paths, labels, groups, proba: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    """One row per image: its true and predicted class, the model's confidence and the true class's probability."""
+def prediction_rows(
+    keys: dict[str, Any], paths, labels, groups, proba: np.ndarray, class_names: list[str]
+) -> pd.DataFrame:
+    """One row per image (`keys`: model, strategy, fold): its true and predicted class, the model's
+    confidence and the true class's probability, in PREDICTION_COLUMNS order."""
     proba = np.asarray(proba)
     predicted = proba.argmax(axis=1)
     truth = np.asarray(labels)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "path": list(paths),
             "label": [class_names[i] for i in truth],
@@ -76,3 +79,4 @@ def prediction_rows(paths, labels, groups, proba: np.ndarray, class_names: list[
             "p_true": proba[np.arange(len(truth)), truth].astype(float),
         }
     )
+    return frame.assign(**keys)[PREDICTION_COLUMNS]

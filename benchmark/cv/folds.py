@@ -198,10 +198,9 @@ def run_fold(
     images_of_train = data.dataset.images.iloc[train_idx]
     metrics = classification_metrics(source.labels[test_idx], proba, data.class_names)
     videos = video_scores(source.labels[test_idx], proba, images["group"].to_numpy())
-    predictions = prediction_rows(images["path"], source.labels[test_idx], images["group"], proba, data.class_names)
-    predictions.insert(0, "fold", task.fold)
-    predictions.insert(0, "strategy", task.strategy)
-    predictions.insert(0, "model", task.model)
+    keys = {"model": task.model, "strategy": task.strategy, "fold": task.fold}
+    predictions = prediction_rows(keys, images["path"], source.labels[test_idx], images["group"], proba,
+                                  data.class_names)  # fmt: skip
     # Before the record: a fold counts as done only once its predictions are on disk too.
     atomic_write_text(predictions_path(run_dir, task), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]

@@ -9,6 +9,7 @@ summary.json, each written atomically. The report (reports/) is built from it af
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 import time
@@ -94,8 +95,9 @@ def run(
     records = load_fold_records(run_dir)
     results = results_frame(records)
     atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(run_dir / "predictions.csv", joined_predictions(run_dir, records))
-    predictions = pd.read_csv(run_dir / "predictions.csv", keep_default_na=False)
+    joined = joined_predictions(run_dir, records)
+    atomic_write_text(run_dir / "predictions.csv", joined)
+    predictions = pd.read_csv(io.StringIO(joined), keep_default_na=False)
     write_mistake_thumbnails(predictions, dataset.root, run_dir / "mistakes")
     run_summary = {
         "run_id": run_dir.name,

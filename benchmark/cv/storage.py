@@ -94,11 +94,20 @@ def open_study(storage: str | None, name: str, owner: str, first_params: dict[st
     recorded = study.user_attrs.get(OWNER_KEY)
     if recorded is None:
         study.set_user_attr(OWNER_KEY, owner)
-        if first_params and not study.trials:
-            study.enqueue_trial(first_params, skip_if_exists=True)
+        if first_params:
+            queue_defaults(study, first_params)
     elif recorded != owner:
         raise _foreign(name, storage)
     return study
+
+
+def queue_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
+    """Queue the model's defaults as the study's next trial unless they are queued, running or done: the
+    first trial of every new study, and again when a kill cut that trial short, so a resumed study runs
+    the trials an uninterrupted one would."""
+    kept = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING, *DONE_STATES)
+    if not any(t.system_attrs.get("fixed_params", t.params) == defaults for t in study.get_trials(False, states=kept)):
+        study.enqueue_trial(defaults)
 
 
 def sampler_for(seed: int, finished: int) -> optuna.samplers.TPESampler:
@@ -106,7 +115,3 @@ def sampler_for(seed: int, finished: int) -> optuna.samplers.TPESampler:
     so trial k draws the same parameters whether or not the run was interrupted before it."""
     stream = int(np.random.SeedSequence([seed, finished]).generate_state(1)[0])
     return optuna.samplers.TPESampler(seed=stream, n_startup_trials=STARTUP_TRIALS)
-
-
-def finished_trials(study: optuna.Study) -> int:
-    return sum(t.state in DONE_STATES for t in study.get_trials(deepcopy=False))

@@ -13,7 +13,7 @@ import optuna
 
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
-from benchmark.cv.storage import DONE_STATES, LIVE_STATES, sampler_for
+from benchmark.cv.storage import DONE_STATES, LIVE_STATES, queue_defaults, sampler_for
 from benchmark.cv.train import ModelPlan
 
 STEPS_PER_FOLD = 1000  # pruning steps: inner fold f, epoch e -> f * 1000 + e
@@ -79,14 +79,6 @@ def objective(
     return evaluate
 
 
-def queue_defaults_again(study: optuna.Study, defaults: dict[str, Any]) -> None:
-    """The model's defaults are every study's first trial (`open_study` queues them); when a kill cut that
-    trial short, queue them again, so a resumed study runs the trials an uninterrupted one would."""
-    kept = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING, *DONE_STATES)
-    if not any(t.system_attrs.get("fixed_params", t.params) == defaults for t in study.get_trials(False, states=kept)):
-        study.enqueue_trial(defaults)
-
-
 def tune(
     plan: ModelPlan,
     source: Any,
@@ -132,7 +124,7 @@ def tune(
             time.sleep(POLL_S)
             continue
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        queue_defaults_again(study, plan.default_params())
+        queue_defaults(study, plan.default_params())  # again, if a kill cut that trial short
         study.sampler = sampler_for(seed, finished)
         study.optimize(evaluate, n_trials=1, callbacks=[callback], timeout=left, catch=(SurplusTrial,))
     bar.close()
