@@ -186,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     perf = commands.add_parser("perf", help="measure speed and memory at the real dataset's size (prints a table)")
     perf.add_argument("--images", type=int, default=13_853, help="images of the generated dataset (default 13853)")
     perf.add_argument("--json", type=Path, help="also write every figure to this JSON file")
-    perf.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0],
-                      help="shares of --images to measure the steps on (default 0.25 0.5 1.0)")  # fmt: skip
+    perf.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5, 1.0],
+                      help="shares of --images to measure the steps on "
+                      "(default 0.25 0.5 1.0; none: only the timed runs)")  # fmt: skip
     perf.add_argument("--run-fractions", type=float, nargs="*", default=[0.1, 0.25],
                       help="shares of --images to time a whole run on; the full size is projected from them "
                       "(default 0.1 0.25; add 1.0 to measure it outright)")  # fmt: skip

@@ -27,6 +27,7 @@ from benchmark.core.atomic import atomic_write_json
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.rundir import load_fold_records
+from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
 from benchmark.cv.storage import open_study
 from benchmark.cv.train import ModelPlan
@@ -35,7 +36,7 @@ from benchmark.data.dataset import Dataset, load_dataset
 from benchmark.data.demo import generate_demo_data
 from benchmark.data.source import DatasetSource
 from config import Config
-from splits import GROUPED, fold_pairs, inner_folds
+from splits import GROUPED, fold_pairs
 
 MIN_IMAGES = 506  # the real scale's 22 classes x (21 videos of one frame + 2 web images)
 TARGETS = {"full_run_hours": ("<=", 8.0), "peak_rss_gb": ("<=", 4.0)}
@@ -87,7 +88,7 @@ def measure_trials(
     images = dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     train_idx, _ = fold_pairs(fold_assignment(dataset, GROUPED, config))[0]
-    inner = inner_folds(labels, groups, train_idx, GROUPED, config.inner_folds, config.seed, 0)
+    inner = tuning_folds(config, labels, groups, train_idx, GROUPED, 0)
 
     def trial() -> float:
         study = open_study(None, "perf", "perf", plan.default_params())
@@ -103,6 +104,7 @@ def measure_trials(
         sample = np.arange(min(256, len(source.paths)))
         figures |= {name: repeated(fn, repeats) for name, fn in learner.speed_figures(source, sample).items()}
     figures["tuning_images"] = int(len(train_idx))
+    figures["inner_fits"] = len(inner)  # one when the training part is above `holdout_above`
     return figures
 
 
@@ -152,7 +154,7 @@ def estimate_from_steps(figures: dict[str, Any], config: Config, folds: int, tri
     seconds = sum(figures["decode_s"].values())
     for model, entry in figures["models"].items():
         trial = entry["trial_s"]["median"] * scale
-        final = trial / config.inner_folds / share
+        final = trial / entry["inner_fits"] / share
         prepare = (
             max(0.0, entry["trial_cold_s"] - entry["trial_s"]["median"]) * figures["images"] / entry["tuning_images"]
         )
@@ -319,6 +321,8 @@ def main(args: argparse.Namespace, config: Config) -> int:
     fractions = [*args.fractions, *([] if args.no_run else args.run_fractions)]
     if args.images < MIN_IMAGES or any(not 0 < f <= 1 for f in fractions):
         raise BenchmarkError(f"perf: --images must be at least {MIN_IMAGES} and every fraction in (0, 1]")
+    if not fractions:
+        raise BenchmarkError("perf: nothing to measure: give --fractions or --run-fractions (without --no-run)")
     results = measure(config, args)
     print("\n".join(table(results)))
     if args.json:
