@@ -89,7 +89,7 @@ def open_study(storage: str | None, name: str, owner: str, first_params: dict[st
         study_name=name,
         direction="maximize",
         load_if_exists=True,
-        pruner=pruner(),
+        pruner=SuccessiveHalving(),
     )
     recorded = study.user_attrs.get(OWNER_KEY)
     if recorded is None:
@@ -101,12 +101,36 @@ def open_study(storage: str | None, name: str, owner: str, first_params: dict[st
     return study
 
 
-def pruner() -> optuna.pruners.BasePruner:
+class SuccessiveHalving(optuna.pruners.SuccessiveHalvingPruner):
     """Successive halving on epochs: at epochs 4, 10 and 28 a trial goes on only while it is among the
     best third of the trials that reached that epoch (the best so far, for the first few). The
     defaults trial always finishes; most others stop after 4 epochs, so a budget of 10 trials costs
-    a few full fits. Trials that learn slowly but end well are the price (Optuna's pruner docs)."""
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3, bootstrap_count=0)
+    a few full fits. Trials that learn slowly but end well are the price (Optuna's pruner docs).
+
+    Optuna's version also compares with trials a kill cut short (FAIL), and the rerun of such a
+    trial would compete with its own first attempt: they are left out, so a resumed study prunes
+    what an uninterrupted one would.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(min_resource=3, reduction_factor=3, bootstrap_count=0)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return super().prune(_WithoutFailed(study), trial)
+
+
+class _WithoutFailed:
+    """A study whose trial list leaves out failed trials; everything else is the study's."""
+
+    def __init__(self, study: optuna.Study):
+        self._study = study
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        trials = self._study.get_trials(deepcopy=deepcopy, states=states)
+        return [t for t in trials if t.state != optuna.trial.TrialState.FAIL]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
 
 
 def queue_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
