@@ -116,3 +116,26 @@ def test_perf_command_prints_and_writes_every_figure(tmp_path):
     assert set(results["targets"]) == {"full_run_hours", "peak_rss_gb"} and results["machine"]["usable_cpus"] >= 1
     assert "median of 2, min-max" in done.stdout and "target full_run_hours <= 8:" in done.stdout
     assert f"figures: {out}" in done.stdout
+
+
+def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
+    from benchmark.commands.perf import project_full_run, table, targets_met
+
+    per_model = {"CustomCNN": {"tune_s": 600.0, "train_s": 300.0, "evaluate_s": 6.0}}
+    by_images = {
+        "1385": {"run_wall_s": 1800.0, "run_stages_s": {"folds": 1700.0}, "run_per_model_s": per_model},
+        "3463": {"run_wall_s": 3600.0, "run_stages_s": {"folds": 3400.0}, "run_per_model_s": per_model},
+    }
+    full = project_full_run(by_images, 13_853)
+    slope = 1800.0 / (3463 - 1385)
+    assert full["hours"] == pytest.approx((3600.0 + slope * (13_853 - 3463)) / 3600)
+    assert full["how"] == "projected linearly from runs on 1385, 3463 images"
+    assert 0.5 < full["growth_exponent"] < 1.0  # a fixed cost makes growth sub-linear
+    assert project_full_run({"1385": by_images["1385"]}, 13_853)["hours"] is None  # one size cannot project
+    results = {"by_images": by_images, "full_run": full, "repeats": 1, "images": 13_853, "folds": 5, "trials": 10,
+               "machine": {"processor": "cpu", "usable_cpus": 2, "memory_gb": 23.5, "gpus": []}}  # fmt: skip
+    results["targets"] = targets_met(results)
+    lines = table(results)
+    assert "| run CustomCNN tune, all folds (s) | 600 | 600 |" in lines
+    assert any(f"full run at 13853 images, --folds 5 --trials 10: {full['hours']:.2f} h" in line for line in lines)
+    assert results["targets"]["full_run_hours"]["met"] is (full["hours"] <= 8)

@@ -298,6 +298,8 @@ def table(results: dict[str, Any]) -> list[str]:
                 entries[key] = figures[key]
         for stage, seconds in figures.get("run_stages_s", {}).items():
             entries[f"run stage {stage} (s)"] = float(seconds)
+        for model, parts in figures.get("run_per_model_s", {}).items():
+            entries |= {f"run {model} {part[:-2]}, all folds (s)": seconds for part, seconds in parts.items()}
         for key, value in entries.items():
             rows.setdefault(key, [None] * len(sizes))[index] = value
     lines = [f"| figure (median of {results['repeats']}, min-max) | {' | '.join(f'{n} images' for n in sizes)} |",
