@@ -231,9 +231,9 @@ class Config:
     tuning_min_per_class: int = setting(10, low=1)
     # Fewer inner folds when the training part is large: an outer training part of more images than
     # this tunes on the first inner fold only, a grouped holdout of 1/inner_folds of it. At the real
-    # size (~11,000 images in a training part) that holdout holds ~3,700 images of ~120 videos, enough
-    # to rank trials, and tuning costs a third; the demo (~500) and the real sample keep every inner
-    # fold. None: always every inner fold.
+    # size (~11,000 images in a training part) that holdout holds ~3,700 images (~120 videos in the
+    # generated real-size data), enough to rank trials, and tuning costs a third; the demo (~500) and
+    # the real sample keep every inner fold. None: always every inner fold.
     holdout_above: int | None = setting(1000, low=1)
 
     # --- evaluation ---
