@@ -37,9 +37,8 @@ NORMS = ("batch", "group")
 @dataclass(frozen=True)
 class CustomCNNOptions:
     # The default space is sized for 2 CPU cores at the real dataset's size, where a fold's final fit
-    # trains ~11,000 images for up to max_epochs: training throughput measured on this project's
-    # machine (AMD EPYC, 2 cores; docs/cnn_speed.py) 48 px width 16: 550 img/s, 64/16: 320, 48/24: 370,
-    # 64/24: 210, against 64/32: 140, 96/16: 120. On a GPU widen it: --set CustomCNN.input_sizes=64,96,128.
+    # trains ~11,000 images for up to max_epochs (throughput per architecture: docs/cnn_speed.py, figures
+    # in the README's speed section). On a GPU widen it: --set CustomCNN.input_sizes=64,96,128.
     # Input sides the search may choose, in pixels (each decoded and resized once, then cached); the
     # first is the one used without tuning.
     input_sizes: tuple[int, ...] = setting((64, 48), low=16, high=512)
