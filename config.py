@@ -194,14 +194,18 @@ def _check_limits(spec: dataclasses.Field, value: Any) -> None:
                 raise ConfigError(spec.name, f"must be one of {', '.join(map(str, allowed))}, got {item!r}")
         if isinstance(value, tuple) and not value:
             raise ConfigError(spec.name, f"needs at least one of {', '.join(map(str, allowed))}")
-    if value is None or isinstance(value, (tuple, dict, str, Path, bool)):
-        return
-    if meta.get("low") is not None and value < meta["low"]:
-        raise ConfigError(spec.name, f"must be at least {meta['low']:g}, got {value:g}")
-    if meta.get("high") is not None and value > meta["high"]:
-        raise ConfigError(spec.name, f"must be at most {meta['high']:g}, got {value:g}")
-    if meta.get("above") is not None and value <= meta["above"]:
-        raise ConfigError(spec.name, f"must be more than {meta['above']:g}, got {value:g}")
+    bounded = any(meta.get(key) is not None for key in ("low", "high", "above"))
+    if isinstance(value, tuple) and bounded and not value:
+        raise ConfigError(spec.name, "needs at least one value")
+    for item in value if isinstance(value, tuple) else (value,):
+        if item is None or isinstance(item, (dict, str, Path, bool)):
+            continue
+        if meta.get("low") is not None and item < meta["low"]:
+            raise ConfigError(spec.name, f"must be at least {meta['low']:g}, got {item:g}")
+        if meta.get("high") is not None and item > meta["high"]:
+            raise ConfigError(spec.name, f"must be at most {meta['high']:g}, got {item:g}")
+        if meta.get("above") is not None and item <= meta["above"]:
+            raise ConfigError(spec.name, f"must be more than {meta['above']:g}, got {item:g}")
 
 
 def _default_cache_dir() -> Path:

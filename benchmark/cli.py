@@ -11,13 +11,14 @@ import argparse
 import importlib
 import json
 import sys
+import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
 from benchmark.core import interrupt
 from benchmark.core.errors import BenchmarkError
-from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config, ConfigError
+from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config, ConfigError, parse_value
 from models.errors import ModelError
 from models.registry import MODEL_NAMES
 from splits.names import STRATEGIES, SplitError
@@ -43,6 +44,8 @@ COMMANDS = {
     "perf": "perf",
     "curve": "curve",
 }
+# Commands that train or predict: TensorFlow is imported first, once, with its start-up noise filtered.
+TENSORFLOW_COMMANDS = {"run", "worker", "audit", "fit", "evaluate", "predict", "perf", "curve"}
 # Options that set a Config field (option dest -> field); `--set KEY=VALUE` reaches every other field.
 OPTION_FIELDS = {
     "seed": "seed",
@@ -89,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _groups_option(run)
     run.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
     run.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
-    run.add_argument("--timeout", type=float, help="seconds of tuning per outer fold (Optuna's timeout)")
+    run.add_argument("--timeout", type=_positive, help="seconds of tuning per outer fold (Optuna's timeout)")
     _set_option(run)
     run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Optuna trials on grouped inner folds before the final training (default 0: the model's defaults, "
         "which beat 10 tuned trials in grouped CV on the 110-image real sample; see the README)",
     )  # fmt: skip
+    fit.add_argument("--storage", help="Optuna RDB URL that keeps the study, so the same command resumes it")
     _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
@@ -171,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
     demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
-    demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir)
-    demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed)
+    demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir, help=f"folder to write ({DEFAULT.demo_dir})")
+    demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed, help="seed of the generated videos")
+    demo.add_argument("--force", action="store_true", help="replace a folder at --out that is not a demo dataset")
     demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale)
     demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")
     demo.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes")
@@ -200,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
     _set_option(perf)
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def _at_least(least: int):
@@ -270,20 +285,42 @@ def config_from(args: argparse.Namespace) -> tuple[Config, set[str]]:
     overrides = parse_overrides(getattr(args, "set", []))
     explicit = {key for key in overrides if key != "model_options"}
     explicit |= {f"{m}.{o}" for m, options in overrides.get("model_options", {}).items() for o in options}
-    for dest, field_name in OPTION_FIELDS.items():
+    flags = dict(OPTION_FIELDS)
+    if args.command in ("run", "curve"):
+        flags["out"] = "runs_dir"
+    for dest, field_name in flags.items():
         value = getattr(args, dest, None)
-        if value is not None:
-            overrides[field_name] = tuple(value) if isinstance(value, list) else value
-            explicit.add(field_name)
-    if args.command in ("run", "curve") and args.out is not None:
-        overrides["runs_dir"] = args.out
-        explicit.add("runs_dir")
+        if value is None:
+            continue
+        value = tuple(value) if isinstance(value, list) else value
+        if field_name in overrides and not _same_value(field_name, overrides[field_name], value):
+            raise BenchmarkError(
+                f"--{dest} {_shown(value)} and --set {field_name}={_shown(overrides[field_name])} disagree: give one"
+            )
+        overrides[field_name] = value
+        explicit.add(field_name)
+    data = getattr(args, "data", None)
+    if data is not None and "data_dir" in overrides and not _same_value("data_dir", overrides["data_dir"], data):
+        raise BenchmarkError(f"--data {data} and --set data_dir={overrides['data_dir']} disagree: give one")
     model_options = overrides.pop("model_options", None)
     try:
         config = Config(**overrides, **({"model_options": model_options} if model_options else {}))
     except ConfigError as error:
         raise BenchmarkError(f"{_option_label(error.field, overrides, args)} {error.reason}") from None
     return config, explicit
+
+
+def _same_value(field_name: str, a: Any, b: Any) -> bool:
+    """Whether two spellings of a field mean the same value (`--folds 2` and `--set folds=2`)."""
+    annotation = typing.get_type_hints(Config)[field_name]
+    try:
+        return parse_value(field_name, annotation, a) == parse_value(field_name, annotation, b)
+    except ConfigError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _option_label(field_name: str, overrides: dict[str, Any], args: argparse.Namespace) -> str:
@@ -301,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, explicit = config_from(args)
         args.explicit = explicit
+        if args.command in TENSORFLOW_COMMANDS:
+            from benchmark.core.environment import import_tensorflow
+
+            import_tensorflow()
         command = importlib.import_module(f"benchmark.commands.{COMMANDS[args.command]}")
         return command.main(args, config)
     except (BenchmarkError, SplitError, ModelError, ConfigError) as error:

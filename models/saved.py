@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from models.preprocess import Preprocess
 
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
+TRAINING_KEYS_FILE = "training_images.txt"  # content keys of the images the model was trained on
+MODEL_DIR_FILES = (MODEL_FILE, META_FILE, TRAINING_KEYS_FILE)
 PREDICT_BATCH = 32
 
 
@@ -46,21 +49,57 @@ class SavedModel:
         return self.model.predict(padded, batch_size=PREDICT_BATCH, verbose=0)[:count]
 
 
+def is_model_dir(folder: Path) -> bool:
+    """A folder `save_model_dir` wrote: our meta.json, a model file, and nothing else that could be lost."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    ours = isinstance(meta, dict) and {"model_name", "class_names", "preprocess"} <= set(meta)
+    return ours and {p.name for p in folder.iterdir()} <= set(MODEL_DIR_FILES)
+
+
 def save_model_dir(
-    model_dir: Path, model: keras.Model, class_names: list[str], preprocess: Preprocess, meta: dict[str, Any]
+    model_dir: Path,
+    model: keras.Model,
+    class_names: list[str],
+    preprocess: Preprocess,
+    meta: dict[str, Any],
+    training_keys: list[str] | None = None,
 ) -> Path:
-    """Write into a sibling temp folder, then swap it in: a reader never sees half a model dir."""
+    """Write into a fresh sibling folder, then swap it in: a reader never sees half a model dir, and a
+    failure leaves nothing behind. Only an empty folder or a model dir of ours is ever replaced.
+
+    `training_keys`: the content keys of the training images, so `evaluate` can tell when it is
+    scoring a model on what it was trained on."""
     model_dir = Path(model_dir)
-    staging = model_dir.with_name(f".{model_dir.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save(staging / MODEL_FILE)
-    full_meta = {**meta, "class_names": list(class_names), "preprocess": preprocess.to_dict()}
-    (staging / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    staging.rename(model_dir)
+    if model_dir.exists() and not (model_dir.is_dir() and (is_model_dir(model_dir) or not any(model_dir.iterdir()))):
+        raise ModelError(f"{model_dir} exists and is not a model directory: nothing was replaced")
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".partial", dir=model_dir.parent))
+    try:
+        model.save(staging / MODEL_FILE)
+        full_meta = {**meta, "class_names": list(class_names), "preprocess": preprocess.to_dict()}
+        (staging / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
+        if training_keys is not None:
+            (staging / TRAINING_KEYS_FILE).write_text("".join(f"{key}\n" for key in sorted(set(training_keys))))
+        retired = None
+        if model_dir.exists():
+            retired = model_dir.with_name(f"{staging.name}.previous")
+            model_dir.rename(retired)
+        staging.rename(model_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)  # checked above: our own model dir, or an empty folder
     return model_dir
+
+
+def training_keys(model_dir: Path) -> set[str] | None:
+    """Content keys of the images the saved model was trained on; None for a model saved without them."""
+    path = Path(model_dir) / TRAINING_KEYS_FILE
+    return set(path.read_text().split()) if path.is_file() else None
 
 
 def load_model_dir(model_dir: Path) -> SavedModel:

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
+from benchmark.core.words import count_of
 from reports import figures
 from reports.rundir import RunDirectory, read_run_directory
 from reports.text import format_p, inflation_sentence
@@ -228,9 +229,10 @@ def render_markdown(run: RunDirectory) -> str:
     lines = [
         f"# workout-bench: {run.run_id}",
         "",
-        f"Data: `{run.data['data_dir']}`: {run.data['n_images']} images, {run.data['n_classes']} classes, "
-        f"{run.data['n_groups']} groups. {run.summary['folds']} outer folds, {run.summary['trials']} Optuna "
-        f"trials per fold, seed {run.summary['seed']}.",
+        f"Data: `{run.data['data_dir']}`: {count_of(run.data['n_images'], 'image')}, "
+        f"{count_of(run.data['n_classes'], 'class')}, {count_of(run.data['n_groups'], 'group')}. "
+        f"{run.summary['folds']} outer folds, {count_of(run.summary['trials'], 'Optuna trial')} per fold, "
+        f"seed {run.summary['seed']}.",
         "",
         "| model | grouped accuracy (95% CI) | leaky accuracy (95% CI) | inflation, points (95% CI) | p |",
         "|---|---|---|---|---|",

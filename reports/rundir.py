@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import OPTUNA_DB, load_fold_records, sqlite_url
+from benchmark.core.rundir import CONFIG, OPTUNA_DB, is_run_dir, load_fold_records, sqlite_url
 
 
 class ReportError(BenchmarkError):
@@ -57,6 +57,8 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"run directory not found: {run_dir}")
+    if not is_run_dir(run_dir):
+        raise ReportError(f"{run_dir} is not a run directory (no {CONFIG}): give a folder that `run` made")
     summary_file = run_dir / "summary.json"
     if not summary_file.is_file():
         raise ReportError(f"{run_dir} has no summary.json: the run has not finished (run the same command to go on)")

@@ -13,12 +13,17 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from splits.names import GROUPED, STRATEGIES, SplitError
 
+INNER_FOLDS_OPTION = "inner_folds"  # the config field of the inner fold count, named in error messages
 
-def assign_folds(labels: Sequence[str], groups: Sequence[str], strategy: str, n_folds: int, seed: int) -> np.ndarray:
-    """The test fold (0..n_folds-1) of every sample, verified for grouped splits."""
+
+def assign_folds(
+    labels: Sequence[str], groups: Sequence[str], strategy: str, n_folds: int, seed: int, option: str = "--folds"
+) -> np.ndarray:
+    """The test fold (0..n_folds-1) of every sample, verified for grouped splits. `option` is how the
+    user sets `n_folds`, for the error message."""
     labels_array = np.asarray(labels)
     groups_array = np.asarray(groups)
-    check_feasible(labels_array, groups_array, strategy, n_folds)
+    check_feasible(labels_array, groups_array, strategy, n_folds, option)
     folds = np.full(len(labels_array), -1, dtype=np.int64)
     splitter = _splitter(strategy, n_folds, seed)
     split_groups = groups_array if strategy == GROUPED else None  # leaky ignores videos by design
@@ -58,9 +63,9 @@ def inner_folds(
     inner_groups = np.asarray(groups)[outer_train_idx]
     inner_seed = int(np.random.SeedSequence([seed, outer_fold]).generate_state(1)[0])
     try:
-        folds = assign_folds(inner_labels, inner_groups, strategy, n_folds, inner_seed)
+        folds = assign_folds(inner_labels, inner_groups, strategy, n_folds, inner_seed, INNER_FOLDS_OPTION)
     except SplitError as error:
-        raise SplitError(f"inner split of outer fold {outer_fold}: {error}") from None
+        raise SplitError(f"inner split of the {strategy} outer fold {outer_fold}'s training part: {error}") from None
     return [(outer_train_idx[train], outer_train_idx[val]) for train, val in fold_pairs(folds)]
 
 
@@ -70,23 +75,29 @@ def verify_no_group_overlap(groups: np.ndarray, train_idx: np.ndarray, test_idx:
         raise SplitError(f"grouped split is leaking: {shared.size} group(s) on both sides, e.g. {shared[0]!r}")
 
 
-def check_feasible(labels: np.ndarray, groups: np.ndarray, strategy: str, n_folds: int) -> None:
-    """Fail before sklearn does, with a message that names the class and its count."""
+def check_feasible(
+    labels: np.ndarray, groups: np.ndarray, strategy: str, n_folds: int, option: str = "--folds"
+) -> None:
+    """Fail before sklearn does, with a message that names the class, its count and the limit that binds."""
     if strategy not in STRATEGIES:
         raise SplitError(f"unknown split strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise SplitError(f"--folds must be at least 2, got {n_folds}")
+        raise SplitError(f"{option} must be at least 2, got {n_folds}")
     if len(labels) != len(groups):
         raise SplitError(f"labels and groups differ in length: {len(labels)} != {len(groups)}")
-    unit = "groups (source videos)" if strategy == GROUPED else "images"
     for label in sorted(set(labels.tolist())):
         members = groups[labels == label]
         count = len(np.unique(members)) if strategy == GROUPED else len(members)
         if count < n_folds:
-            raise SplitError(
-                f"class {label!r} has {count} {unit}, fewer than --folds {n_folds}: "
-                f"lower --folds to {count} or add data to that class"
+            unit = {(GROUPED, True): "group (source video)", (GROUPED, False): "groups (source videos)"}.get(
+                (strategy, count == 1), "image" if count == 1 else "images"
             )
+            # Fewer than 2 cannot be split at all: lowering the fold count below 2 is not a fix.
+            how = "" if option.startswith("--") else f" (--set {option}={count})"
+            fix = (
+                f"lower {option} to {count}{how} or add data to that class" if count >= 2 else "add data to that class"
+            )
+            raise SplitError(f"class {label!r} has {count} {unit}, fewer than {option} {n_folds}: {fix}")
 
 
 def _splitter(strategy: str, n_folds: int, seed: int) -> StratifiedGroupKFold | StratifiedKFold:

@@ -194,7 +194,7 @@ def test_strict_evaluate_and_predict_stop_too(messy, messy_fit, in_process):
         (["run", "--folds", "6"], "fewer than --folds 6"),
         (["run", "--data", "{tmp}/missing"], "not found"),
         (["run", "--data", "{tmp}/empty"], "no images found"),
-        (["run", "--folds", "2", "--out", "/proc/workout-bench-runs"], "cannot write to"),
+        (["run", "--folds", "2", "--set", "inner_folds=2", "--out", "/proc/workout-bench-runs"], "cannot write to"),
         (["splits", "--strategy", "grouped", "--out", "/proc/x/m.csv"], "cannot write to"),
         (["run", "--trials", "-1"], "--trials"),
         (["run", "--set", "no_such_field=1"], "no_such_field"),
@@ -309,12 +309,14 @@ def test_cache_invalidates_exactly_what_changed_and_rebuilds_corrupted_entries(r
     assert decoded == [added.name]  # rebuilt once; its byte-identical twin then hits the rebuilt entry
 
 
-def test_cache_command_shows_and_frees_the_space(real_copy, tmp_path):
+def test_cache_command_shows_and_frees_the_space_and_nothing_else(real_copy, tmp_path):
     paths = sorted(real_copy.rglob("*.jpg"))[:10]
-    load_pixels(paths, [content_key(p) for p in paths], Preprocess(size=32), tmp_path / "cache", workers=2)
-    assert cache_usage(tmp_path / "cache")[0]["files"] == 10
-    info = cli("cache", "--info", "--dir", str(tmp_path / "cache"))
-    assert info.returncode == 0 and "10 files  pixels/" in info.stdout
-    cleared = cli("cache", "--clear", "--dir", str(tmp_path / "cache"))
+    cache = tmp_path / "cache"
+    load_pixels(paths, [content_key(p) for p in paths], Preprocess(size=32), cache, workers=2)
+    assert cache_usage(cache).rows[0]["files"] == 10
+    (cache / "notes.txt").write_text("mine\n")  # a file of the user's, next to the entries
+    info = cli("cache", "--info", "--dir", str(cache))
+    assert info.returncode == 0 and "10 files  pixels/" in info.stdout and "1 file(s)" in info.stdout
+    cleared = cli("cache", "--clear", "--dir", str(cache))
     assert cleared.returncode == 0 and "MiB freed" in cleared.stdout
-    assert not (tmp_path / "cache").exists()
+    assert [p.name for p in cache.rglob("*")] == ["notes.txt"]  # every entry and shard folder gone, the rest kept

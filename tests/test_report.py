@@ -76,9 +76,15 @@ def test_report_command_rebuilds_from_a_moved_run_directory_alone(finished_run, 
     assert (moved / "summary.md").read_text() == (finished_run / "summary.md").read_text()
 
 
-def test_report_on_an_unfinished_or_missing_run_is_one_line_exit_2(tmp_path):
+def test_report_on_an_unfinished_missing_or_foreign_folder_is_one_line_exit_2(tmp_path, real_sample):
     (tmp_path / "half").mkdir()
-    for target, expected in ((tmp_path / "half", "has no summary.json"), (tmp_path / "none", "not found")):
+    (tmp_path / "half" / "config.json").write_text("{}")
+    cases = (
+        (tmp_path / "half", "has no summary.json"),
+        (tmp_path / "none", "not found"),
+        (real_sample, "is not a run directory"),  # a data folder is not an unfinished run
+    )
+    for target, expected in cases:
         done = cli("report", str(target))
         assert done.returncode == 2
         assert done.stderr.strip().splitlines()[-1].startswith("error: ") and expected in done.stderr

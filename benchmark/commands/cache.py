@@ -10,12 +10,16 @@ from config import Config
 
 def main(args: argparse.Namespace, config: Config) -> int:
     root = args.dir or config.cache_dir
+    usage = cache_usage(root)
     if args.clear:
-        print(f"cache cleared: {root} ({clear_cache(root) / 2**20:.1f} MiB freed)")
+        freed = clear_cache(root)
+        others = usage.other_files
+        kept = f"; {others} file(s) that are not cache entries left as they were" if others else ""
+        print(f"cache cleared: {root} ({usage.entries} entries, {freed / 2**20:.1f} MiB freed{kept})")
         return 0
-    rows = cache_usage(root)
-    for row in rows:
+    for row in usage.rows:
         print(f"{row['bytes'] / 2**20:10.1f} MiB {row['files']:8d} files  {row['cache']}")
-    total = sum(r["bytes"] for r in rows)
-    print(f"{total / 2**20:10.1f} MiB {sum(r['files'] for r in rows):8d} files  total in {root}")
+    print(f"{usage.bytes / 2**20:10.1f} MiB {usage.entries:8d} files  total in {root}")
+    if usage.other_files:
+        print(f"{usage.other_files} file(s) in {root} are not cache entries (not counted, never cleared)")
     return 0

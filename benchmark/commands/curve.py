@@ -7,6 +7,7 @@ import sys
 
 from benchmark.commands.run import demo_budget
 from benchmark.core.atomic import atomic_write_json
+from benchmark.core.outputs import check_output_file
 from benchmark.cv.curve import curve_lines, run_curve
 from benchmark.data.load import uses_demo_data
 from config import DEMO_RUN_OVERRIDES, Config
@@ -17,6 +18,8 @@ CURVE_MODELS = ("EfficientNetLite0",)
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
     if "models" not in args.explicit:
         config = config.replace(models=CURVE_MODELS)
     if uses_demo_data(config, args.data):

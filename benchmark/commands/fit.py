@@ -10,31 +10,39 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.environment import configure_devices, package_versions
+from benchmark.core.outputs import check_output_folder, refuse_data_overlap
 from benchmark.cv.storage import config_digest, open_study
 from benchmark.cv.train import ModelPlan
 from benchmark.cv.tune import tune
-from benchmark.data.dataset import print_summary
-from benchmark.data.load import load
+from benchmark.data.dataset import content_fingerprint, print_summary
+from benchmark.data.load import load, resolve_data_dir
 from benchmark.data.source import DatasetSource
 from config import Config
-from models.saved import save_model_dir
+from models.saved import is_model_dir, save_model_dir
 from splits import GROUPED, assign_folds, fold_pairs
+from splits.strategies import INNER_FOLDS_OPTION
 
 
 def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
-    print(configure_devices(config.mixed_precision), file=sys.stderr)
-    dataset = load(config, args.data)
+    data_dir = resolve_data_dir(config, args.data)
+    # The output is checked before any training: a bad --out must not cost the fit, nor a folder its files.
+    refuse_data_overlap(args.out, data_dir, "--out")
+    check_output_folder(args.out, "--out", is_model_dir, "model directory")
+    dataset = load(config, data_dir).with_keys(config.scan_workers)
     print_summary(dataset.summary())
     classes = dataset.class_names
     source = DatasetSource.of(dataset, classes, config)
     plan = ModelPlan.of(config, args.model or config.model_name, len(classes))
-    study = None
+    folds = None
     if args.trials > 0:
         images = dataset.images
         folds = assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), GROUPED, config.inner_folds,
-                             config.seed)  # fmt: skip
-        owner = config_digest(config.to_json() + str(dataset.root.resolve()))
+                             config.seed, INNER_FOLDS_OPTION)  # fmt: skip
+    print(configure_devices(config.mixed_precision), file=sys.stderr)
+    study = None
+    if folds is not None:
+        owner = config_digest(config.to_json() + str(dataset.root))
         study = open_study(args.storage, f"fit/{plan.name}/{owner}", owner, plan.default_params())
         tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample, seed=config.seed,
              min_per_class=config.tuning_min_per_class)  # fmt: skip
@@ -46,13 +54,18 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         "hyperparameters": hp,
         "trials": args.trials,
         "best_inner_accuracy": None if study is None or not study.best_trials else study.best_value,
-        "trained_on": {"data_dir": str(dataset.root), "n_images": int(len(source.labels))},
+        "trained_on": {
+            "data_dir": str(dataset.root),
+            "n_images": int(len(source.labels)),
+            "content_fingerprint": content_fingerprint(dataset.images),
+        },
         "config": config.to_dict(),
         "seed": config.seed,
         "duration_s": round(time.time() - started, 1),
         "versions": package_versions(),
     }
-    save_model_dir(args.out, learner.export_model(), classes, learner.preprocess, meta)
+    keys = dataset.images["key"].tolist()
+    save_model_dir(args.out, learner.export_model(), classes, learner.preprocess, meta, training_keys=keys)
     return meta
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -26,12 +25,14 @@ import numpy as np
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import load_fold_records
+from benchmark.core.outputs import check_output_file
+from benchmark.core.rundir import load_fold_records, remove_run_dir
 from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
 from benchmark.cv.storage import open_study
 from benchmark.cv.train import ModelPlan
 from benchmark.cv.tune import tune
+from benchmark.data.cache import clear_cache
 from benchmark.data.dataset import Dataset, load_dataset
 from benchmark.data.demo import generate_demo_data
 from benchmark.data.source import DatasetSource
@@ -67,13 +68,13 @@ def measure_decode(dataset: Dataset, config: Config, plans: list[ModelPlan], cac
 
         def once(spec=spec) -> float:
             folder = cache / "decode-repeat"
-            shutil.rmtree(folder, ignore_errors=True)
+            clear_cache(folder)
             source = DatasetSource.of(dataset, dataset.class_names, config.replace(cache_dir=folder))
             started = time.perf_counter()
             for chunk in np.array_split(np.arange(len(source.paths)), max(1, len(source.paths) // 1024)):
                 source.pixels_of(chunk, spec)  # never all pixels in memory
             seconds = time.perf_counter() - started
-            shutil.rmtree(folder, ignore_errors=True)
+            clear_cache(folder)
             return len(source.paths) / seconds
 
         figures[f"decode_{spec.size}px_images_per_s"] = repeated(once, repeats)
@@ -111,10 +112,10 @@ def measure_trials(
 def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str]) -> dict[str, Any]:
     """The whole `run` in a fresh interpreter with a cold cache: wall time, stages, peak RSS."""
     cache = work / f"run-cache-{data.name}"
-    shutil.rmtree(cache, ignore_errors=True)
+    clear_cache(cache)
     runs = work / "runs"
     run_id = f"perf-{data.name}-f{folds}-t{trials}"
-    shutil.rmtree(runs / run_id, ignore_errors=True)
+    remove_run_dir(runs / run_id)
     command = [
         sys.executable, "-m", "benchmark", "run", "--data", str(data), "--folds", str(folds),
         "--trials", str(trials), "--out", str(runs), "--run-id", run_id, "--set", f"cache_dir={json.dumps(str(cache))}",
@@ -215,7 +216,7 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         figures: dict[str, Any] = {"fraction": fraction, "images": count}
         if fraction in fractions:
             cache = work / f"cache-{count}"
-            shutil.rmtree(cache, ignore_errors=True)  # cold: decoding and extraction measured from scratch
+            clear_cache(cache)  # cold: decoding and extraction measured from scratch
             local = config.replace(cache_dir=cache)
             dataset = load_dataset(data, local).with_keys(config.scan_workers)
             plans = [ModelPlan.of(local, model, len(dataset.class_names)) for model in config.models]
@@ -325,6 +326,8 @@ def main(args: argparse.Namespace, config: Config) -> int:
         raise BenchmarkError(f"perf: --images must be at least {MIN_IMAGES} and every fraction in (0, 1]")
     if not fractions:
         raise BenchmarkError("perf: nothing to measure: give --fractions or --run-fractions (without --no-run)")
+    if args.json:
+        check_output_file(args.json, "--json")
     results = measure(config, args)
     print("\n".join(table(results)))
     if args.json:

@@ -14,6 +14,7 @@ import numpy as np
 
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.outputs import check_output_file
 from benchmark.data.images import BadImageError, load_rgb
 from config import Config
 from models.preprocess import prepare
@@ -23,6 +24,8 @@ BATCH = 64  # images decoded and predicted together: one model call per batch, m
 
 
 def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path | None) -> list[dict[str, Any]]:
+    if csv_out is not None:
+        check_output_file(csv_out, "--csv")
     saved = load_model_dir(model_dir)
     rows = []
     paths = expand_inputs(inputs, config.image_extensions)
@@ -41,6 +44,8 @@ def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path |
         for path, proba in zip(good, saved.predict(np.stack(arrays), mirror=config.test_time_mirror)):
             top = np.argsort(proba)[::-1][:3]
             rows.append({"path": str(path), "top": [(saved.class_names[i], float(proba[i])) for i in top]})
+    if not rows:
+        raise BenchmarkError(f"no readable image among the {len(paths)} file(s) given: nothing to predict")
     if csv_out is not None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -6,7 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from benchmark.cv.pipeline import StageClock, record_invocation, run
+from benchmark.core.rundir import record_invocation
+from benchmark.core.timing import StageClock
+from benchmark.cv.pipeline import run
 from benchmark.data.load import uses_demo_data
 from config import DEMO_RUN_OVERRIDES, Config
 from reports import build_report

@@ -43,16 +43,3 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
-
-
-def check_writable(folder: Path) -> None:
-    """Make `folder` or say in one line why it cannot be written, before any work goes into it."""
-    from benchmark.core.errors import BenchmarkError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise BenchmarkError(f"cannot write to {folder}: {error.strerror or error}") from None

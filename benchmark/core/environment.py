@@ -5,10 +5,13 @@ Written into the run directory so the report can state it without importing the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import re
+import sys
+import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -64,11 +67,48 @@ def _memory_gb() -> float | None:
         return None
 
 
+# What TensorFlow's C++ side prints on start-up on a machine without a GPU driver: straight to file
+# descriptor 2, before any Python logging setting applies. Noise to a CPU user; the device line says
+# what trains.
+_NATIVE_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|Could not find cuda drivers|failed call to cuInit"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|oneDNN custom operations are on"
+    r"|This TensorFlow binary is optimized|computation placer already registered"
+)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered():
+    """Capture file descriptor 2 for the block, then write back every line but TensorFlow's start-up noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not _NATIVE_NOISE.search(line):
+                    sys.stderr.write(line)
+
+
 @functools.cache
 def _gpus() -> tuple[str, ...]:
-    import tensorflow as tf
+    """The GPUs TensorFlow sees; importing TensorFlow here, once, without its start-up noise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines
+    with native_stderr_filtered():
+        import tensorflow as tf
 
-    return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
+        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
+
+
+def import_tensorflow() -> None:
+    """For commands that train or predict: TensorFlow loaded (and the GPU query made) quietly, first."""
+    _gpus()
 
 
 def configure_devices(mixed_precision: bool) -> str:

@@ -18,25 +18,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.core.atomic import atomic_write_json, atomic_write_text
-from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
-from benchmark.core.rundir import OPTUNA_DB, load_fold_records, sqlite_url
+from benchmark.core.atomic import atomic_write_json
+from benchmark.core.rundir import load_fold_records, record_invocation
+from benchmark.core.timing import StageClock
+from benchmark.core.words import count_of
 from benchmark.cv.folds import RunData, run_folds
-from benchmark.cv.pipeline import StageClock, claim_run_dir, default_run_id, record_invocation
-from benchmark.cv.splitting import fold_assignment, split_manifest
+from benchmark.cv.prepare import prepare_run, run_parts
 from benchmark.cv.summary import mean_interval
-from benchmark.data.dataset import print_summary
-from benchmark.data.load import load_grouped
 from config import Config
 from splits import GROUPED
 
 BOOTSTRAP = 200
 GAIN = 0.05  # "+5 points"
+MIN_SIZES = 4  # distinct training sizes before a three-parameter curve is fitted
 FLAT = 0.01  # a curve that gains less than a point over its whole range (95% upper bound) is flat
-
-
-def fraction_dir(run_dir: Path, fraction: float) -> Path:
-    return run_dir / "fractions" / f"{fraction:.2f}"
 
 
 def run_curve(
@@ -49,28 +44,13 @@ def run_curve(
 ) -> tuple[Path, dict[str, Any]]:
     """Every model x strategy x fraction x outer fold into one run directory; returns it and curve.json."""
     clock = StageClock()
-    dataset, _ = load_grouped(config, data)
-    print_summary(dataset.summary())
-    folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
-    run_dir = config.runs_dir / (run_id or "curve-" + default_run_id(config, dataset.root))
-    claim_run_dir(run_dir, config)
-    storage = storage or sqlite_url(run_dir / OPTUNA_DB)
-    print(configure_devices(config.mixed_precision), file=sys.stderr)
-    atomic_write_json(run_dir / "data_summary.json", dataset.summary())
-    atomic_write_json(
-        run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
-    )
-    for strategy in config.strategies:
-        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", split_manifest(dataset, strategy, folds[strategy]))
-    dataset = dataset.with_keys(config.scan_workers)
-    clock.lap("splits")
-    for fraction in sorted(fractions):
-        print(f"curve: training on {fraction:.0%} of each class's videos", file=sys.stderr)
-        share = RunData(dataset, folds, train_fraction=fraction)
-        run_folds(
-            config, share, fraction_dir(run_dir, fraction), storage, n_jobs, run_id=f"{run_dir.name}@{fraction:.2f}"
-        )
-    clock.lap("folds")
+    prepared = prepare_run(config, data, run_id, storage, clock, fractions=fractions)
+    run_dir, config = prepared.run_dir, prepared.config
+    for part in prepared.parts:
+        print(f"curve: training on {part.train_fraction:.0%} of each class's videos", file=sys.stderr)
+        share = RunData(prepared.dataset, prepared.folds, train_fraction=part.train_fraction)
+        run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs)
+        clock.lap("folds")
     curve = summarize_curve(run_dir, sorted(fractions), config.seed)
     atomic_write_json(run_dir / "curve.json", curve)
     clock.lap("summary")
@@ -81,8 +61,9 @@ def run_curve(
 def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
     """One row per model x strategy x fraction x outer fold, from the fold records."""
     rows = []
-    for fraction in fractions:
-        for record in load_fold_records(fraction_dir(run_dir, fraction)):
+    for part in run_parts(run_dir.name, fractions):
+        fraction = part.train_fraction
+        for record in load_fold_records(part.records_dir(run_dir)):
             rows.append(
                 {
                     "model": record["model"],
@@ -153,11 +134,23 @@ def extrapolate(part: pd.DataFrame, seed: int) -> dict[str, Any]:
     """The power law fitted to every fold's point, and bootstrap intervals over outer folds (resampled
     with the config seed)."""
     n, accuracy = part.videos_per_class.to_numpy(float), part.accuracy.to_numpy(float)
-    n_now = float(part.groupby("fraction").videos_per_class.mean().max())
-    n_min = float(part.groupby("fraction").videos_per_class.mean().min())
+    sizes = part.groupby("fraction").videos_per_class.mean().round(6)
+    n_now, n_min = float(sizes.max()), float(sizes.min())
+    if sizes.nunique() < MIN_SIZES:
+        same = [f"{f:g}" for f, size in sizes.items() if (sizes == size).sum() > 1]
+        why = (
+            f": fractions {', '.join(same)} keep the same videos (each class keeps at least inner_folds of its videos)"
+            if same
+            else ""
+        )
+        return {
+            "fit": None,
+            "sentence": f"{count_of(sizes.nunique(), 'distinct training size')} among {len(sizes)} fractions{why}; "
+            f"a power law (3 parameters) is fitted from {MIN_SIZES} sizes up, so none was fitted",
+        }
     fitted = _fit(n, accuracy)
-    if fitted is None or len(set(n.round(6))) < 2:
-        return {"fit": None, "sentence": "too few distinct training sizes to fit a curve"}
+    if fitted is None:
+        return {"fit": None, "sentence": "the power law did not converge on these points: no curve fitted"}
     rng = np.random.default_rng(seed)
     folds = sorted(set(part.fold))
     gains, needed, plateaus = [], [], []

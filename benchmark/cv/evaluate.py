@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
     labels = list(range(len(class_names)))
     present = sorted(set(np.asarray(y_true).tolist()) | set(y_pred.tolist()))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    with warnings.catch_warnings():
+        # "y_pred contains classes not in y_true": expected whenever a fold or a folder lacks some
+        # class; balanced accuracy averages the recall of the classes present, as documented.
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        balanced = float(balanced_accuracy_score(y_true, y_pred))
     return {
         "n_images": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced,
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}

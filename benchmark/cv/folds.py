@@ -55,12 +55,12 @@ class RunData:
         return self.dataset.class_names
 
 
-def fold_record_path(run_dir: Path, task: FoldTask) -> Path:
-    return record_path(run_dir, task.model, task.strategy, task.fold)
+def fold_record_path(records_dir: Path, task: FoldTask) -> Path:
+    return record_path(records_dir, task.model, task.strategy, task.fold)
 
 
-def predictions_path(run_dir: Path, task: FoldTask) -> Path:
-    return fold_predictions_path(run_dir, task.model, task.strategy, task.fold)
+def predictions_path(records_dir: Path, task: FoldTask) -> Path:
+    return fold_predictions_path(records_dir, task.model, task.strategy, task.fold)
 
 
 def study_name(task: FoldTask) -> str:
@@ -68,18 +68,17 @@ def study_name(task: FoldTask) -> str:
     return f"{task.run_id}/{task.model}/{task.strategy}/fold{task.fold}"
 
 
-def fold_tasks(run_dir: Path, config: Config, run_id: str | None = None) -> list[FoldTask]:
+def fold_tasks(config: Config, run_id: str) -> list[FoldTask]:
     return [
-        FoldTask(run_id or run_dir.name, model, strategy, fold)
+        FoldTask(run_id, model, strategy, fold)
         for model in config.models
         for strategy in config.strategies
         for fold in range(config.folds)
     ]
 
 
-def pending_tasks(run_dir: Path, config: Config, run_id: str | None = None) -> list[FoldTask]:
-    tasks = fold_tasks(run_dir, config, run_id)
-    return [task for task in tasks if not fold_record_path(run_dir, task).is_file()]
+def pending_tasks(records_dir: Path, config: Config, run_id: str) -> list[FoldTask]:
+    return [task for task in fold_tasks(config, run_id) if not fold_record_path(records_dir, task).is_file()]
 
 
 def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_classes: int) -> optuna.Study:
@@ -90,23 +89,23 @@ def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_class
 def run_folds(
     config: Config,
     data: RunData,
-    run_dir: Path,
+    records_dir: Path,
     storage: str,
+    run_id: str,
     n_jobs: int = 1,
     timeout: float | None = None,
-    run_id: str | None = None,
 ) -> None:
-    """Every pending outer fold into `run_dir`; studies are named by `run_id` (the directory's name)."""
-    tasks = pending_tasks(run_dir, config, run_id)
+    """Every pending outer fold into `records_dir`; studies are named by `run_id`."""
+    tasks = pending_tasks(records_dir, config, run_id)
     if not tasks:
         return
     for task in tasks:  # schema and studies exist before parallel workers race to create them
         open_fold_study(config, task, storage, len(data.class_names))
-    jobs = (delayed(run_fold)(config, data, run_dir, storage, task, timeout) for task in tasks)
+    jobs = (delayed(run_fold)(config, data, records_dir, storage, task, timeout) for task in tasks)
     if n_jobs == 1:
         source = DatasetSource.of(data.dataset, data.class_names, config)
         for job in progress(tasks, total=len(tasks), desc="outer folds"):
-            run_fold(config, data, run_dir, storage, job, timeout, source)
+            run_fold(config, data, records_dir, storage, job, timeout, source)
         return
     for _ in progress(
         Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs), total=len(tasks), desc="outer folds"
@@ -137,7 +136,8 @@ def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSo
     if data.train_fraction < 1.0:
         seed = int(np.random.SeedSequence([config.seed, task.fold]).generate_state(1)[0])
         train_idx = keep_groups(train_idx, labels, groups, data.train_fraction, seed, least=config.inner_folds)
-    inner = tuning_folds(config, labels, groups, train_idx, task.strategy, task.fold)
+    # No trials, no inner folds: a dataset too small to tune on can still be cross-validated untuned.
+    inner = tuning_folds(config, labels, groups, train_idx, task.strategy, task.fold) if config.trials else []
     return FoldInputs(source, train_idx, test_idx, inner)
 
 
@@ -181,7 +181,7 @@ def tune_fold(
 def run_fold(
     config: Config,
     data: RunData,
-    run_dir: Path,
+    records_dir: Path,
     storage: str,
     task: FoldTask,
     timeout: float | None = None,
@@ -192,7 +192,7 @@ def run_fold(
     # One source per process: its in-memory pixels and features then serve every fold, not just one.
     inputs = fold_inputs(config, data, task, source or DatasetSource.of(data.dataset, data.class_names, config))
     source, train_idx, test_idx = inputs.source, inputs.train_idx, inputs.test_idx
-    tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner]))
+    tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner] or [[]])).astype(int)
     # The outer test fold never serves in tuning; checked here, recorded below, tested in the suite.
     assert not np.intersect1d(tuning_images, test_idx).size
 
@@ -213,7 +213,7 @@ def run_fold(
     predictions = prediction_rows(keys, images["path"], source.labels[test_idx], images["group"], proba,
                                   data.class_names)  # fmt: skip
     # Before the record: a fold counts as done only once its predictions are on disk too.
-    atomic_write_text(predictions_path(run_dir, task), predictions.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(predictions_path(records_dir, task), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     record = {
@@ -238,5 +238,5 @@ def run_fold(
         "test_images": test_idx.tolist(),
         "tuning_images": tuning_images.tolist(),
     }
-    atomic_write_json(fold_record_path(run_dir, task), record, indent=None)
+    atomic_write_json(fold_record_path(records_dir, task), record, indent=None)
     return record

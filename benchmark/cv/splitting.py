@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.core.atomic import atomic_write_text, check_writable
+from benchmark.core.atomic import atomic_write_text
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.outputs import check_output_file
 from benchmark.data.dataset import Dataset
 from config import Config
 from splits import assign_folds, fold_pairs, manifest_csv, manifest_frame, read_manifest
@@ -28,7 +29,7 @@ def split_manifest(dataset: Dataset, strategy: str, folds: np.ndarray) -> str:
 
 
 def write_split(dataset: Dataset, strategy: str, config: Config, out: Path) -> Path:
-    check_writable(out.parent)
+    check_output_file(out, "--out")
     atomic_write_text(out, split_manifest(dataset, strategy, fold_assignment(dataset, strategy, config)))
     return out
 

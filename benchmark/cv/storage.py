@@ -34,9 +34,16 @@ def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
         return None
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+        except Exception as error:  # noqa: BLE001 - two processes creating one new schema at once
+            if "already exists" not in str(error):
+                raise
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
     except (ImportError, ModuleNotFoundError) as error:
         raise BenchmarkError(
             f"--storage {redact_url(url)}: database driver missing ({error}); "

@@ -18,7 +18,9 @@ import optuna
 
 from benchmark.core.environment import configure_devices
 from benchmark.core.errors import BenchmarkError
-from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, fold_tasks, study_name, tune_fold
+from benchmark.core.rundir import CONFIG
+from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, study_name, tune_fold
+from benchmark.cv.prepare import Part
 from benchmark.cv.splitting import folds_from_manifests
 from benchmark.cv.storage import DONE_STATES, rdb_storage
 from benchmark.cv.tune import POLL_S, WORKER_ID
@@ -28,28 +30,31 @@ from config import Config
 
 
 def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
-    """Trials this worker finished; returns when every study of the run has its budget."""
-    _wait_for(run_dir / "splits.json", wait_s)  # written after config, data summary and every manifest
-    config = Config.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
-    data_dir = Path(json.loads((run_dir / "data_summary.json").read_text(encoding="utf-8"))["data_dir"])
-    if not data_dir.is_dir():
-        raise BenchmarkError(f"the run's data folder {data_dir} is not visible here: mount it at the same path")
+    """Trials this worker finished; returns when every study of the run (every part of a curve) has its budget."""
+    _wait_for(run_dir / "splits.json", wait_s)  # written after config, data summary, parts and every manifest
+    config = Config.from_dict(json.loads((run_dir / CONFIG).read_text(encoding="utf-8")))
+    if not config.data_dir.is_dir():
+        raise BenchmarkError(f"the run's data folder {config.data_dir} is not visible here: mount it at the same path")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
-    dataset = load_grouped(config, data_dir)[0].with_keys(config.scan_workers)
-    data = RunData(dataset, folds_from_manifests(run_dir, dataset, config.strategies))
-    tasks = fold_tasks(run_dir, config)
-    source = DatasetSource.of(dataset, data.class_names, config)
+    dataset = load_grouped(config, config.data_dir)[0].with_keys(config.scan_workers)
+    folds = folds_from_manifests(run_dir, dataset, config.strategies)
+    parts = [Part(**entry) for entry in json.loads((run_dir / "parts.json").read_text(encoding="utf-8"))]
+    work = [(part, RunData(dataset, folds, part.train_fraction), task) for part in parts for task in part.tasks(config)]
+    source = DatasetSource.of(dataset, dataset.class_names, config)
     print(
-        f"worker {WORKER_ID}: joined {run_dir.name} ({len(tasks)} studies, {config.trials} trials each)",
+        f"worker {WORKER_ID}: joined {run_dir.name} ({len(work)} studies, {config.trials} trials each)",
         file=sys.stderr,
     )
     while True:
         pending = [
-            t for t in tasks if not fold_record_path(run_dir, t).is_file() and _finished(storage, t) < config.trials
+            (data, task)
+            for part, data, task in work
+            if not fold_record_path(part.records_dir(run_dir), task).is_file()
+            and _finished(storage, task) < config.trials
         ]
         if not pending:
-            return _count_mine(storage, tasks)
-        for task in pending:
+            return _count_mine(storage, [task for _, _, task in work])
+        for data, task in pending:
             inputs = fold_inputs(config, data, task, source)
             tune_fold(config, inputs, len(data.class_names), storage, task, wait=False, sampler_salt=os.getpid())
         time.sleep(POLL_S)  # what is left is running in other workers

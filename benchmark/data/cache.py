@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
 from benchmark.core.atomic import atomic_write_bytes
+from benchmark.core.errors import BenchmarkError
 from benchmark.core.interrupt import checkpoint
+from benchmark.core.outputs import is_within
 from benchmark.core.progress import progress
 from benchmark.data.images import load_rgb
 from models.preprocess import Preprocess, prepare
@@ -143,25 +147,77 @@ def load_features(
     return [np.stack(column) for column in loaded if column is not None]
 
 
-def cache_usage(root: Path) -> list[dict[str, object]]:
-    """Entries and bytes per cache folder (pixels per preprocessing, features per backbone view, weights)."""
+# What this module and the model caches write, and nothing else: `cache --clear` deletes only these.
+_ENTRY = re.compile(r"^\.?(?P<key>[0-9a-f]{32})\.npyc(\..*\.tmp)?$")  # an entry, or a write cut short
+WEIGHTS_FOLDER = "weights"  # converted ImageNet weights and exported LiteRT models
+_WEIGHTS = re.compile(r"^\.?.+\.(weights\.h5|tflite)$")
+
+
+def is_cache_file(relative: PurePath) -> bool:
+    """A file of our cache layout: `<namespace...>/<shard>/<key>.npyc` or `weights/<file>`."""
+    parts = relative.parts
+    if len(parts) == 2 and parts[0] == WEIGHTS_FOLDER:
+        return bool(_WEIGHTS.match(parts[1]))
+    match = _ENTRY.match(parts[-1]) if len(parts) >= 3 else None
+    return match is not None and match.group("key")[:2] == parts[-2]
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """Entries and bytes per cache folder, and the files in `root` that are not ours (left alone)."""
+
+    rows: list[dict[str, Any]]
+    other_files: int
+
+    @property
+    def entries(self) -> int:
+        return sum(row["files"] for row in self.rows)
+
+    @property
+    def bytes(self) -> int:
+        return sum(row["bytes"] for row in self.rows)
+
+
+def cache_usage(root: Path) -> CacheUsage:
+    """Per cache folder (pixels per preprocessing, features per backbone view, weights): entries and bytes."""
     usage: dict[str, list[int]] = {}
+    other = 0
     root = Path(root)
-    for path in root.rglob("*"):
-        if not path.is_file():
+    for path in _files(root):
+        relative = path.relative_to(root)
+        if not is_cache_file(relative):
+            other += 1
             continue
-        parts = path.relative_to(root).parts
-        # An entry lives at <namespace...>/<2-char shard>/<key><suffix>; anything else is its own folder.
-        sharded = len(parts) > 2 and len(parts[-2]) == 2
-        namespace = "/".join(parts[:-2] if sharded else parts[:-1])
-        entry = usage.setdefault(namespace or ".", [0, 0])
+        parts = relative.parts
+        namespace = "/".join(parts[:-2] if parts[0] != WEIGHTS_FOLDER else parts[:-1])
+        entry = usage.setdefault(namespace, [0, 0])
         entry[0] += 1
         entry[1] += path.stat().st_size
-    return [{"cache": name, "files": n, "bytes": size} for name, (n, size) in sorted(usage.items())]
+    rows = [{"cache": name, "files": n, "bytes": size} for name, (n, size) in sorted(usage.items())]
+    return CacheUsage(rows, other)
 
 
 def clear_cache(root: Path) -> int:
-    """Delete the whole cache folder; returns the bytes freed. Everything in it is recomputable."""
-    freed = sum(row["bytes"] for row in cache_usage(root))
-    shutil.rmtree(root, ignore_errors=True)
-    return int(freed)
+    """Delete the cache entries under `root` (all recomputable), and the folders that held only them;
+    returns the bytes freed. Any other file stays, and a folder without a single entry is refused:
+    `--dir` pointed at a dataset must not cost the dataset."""
+    root = Path(root)
+    usage = cache_usage(root)
+    if usage.entries == 0 and usage.other_files:
+        raise BenchmarkError(
+            f"{root} is not a workout-bench cache: it holds no cache entries and {usage.other_files} other "
+            "file(s); nothing was deleted"
+        )
+    folders = set()
+    for path in _files(root):
+        if is_cache_file(path.relative_to(root)):
+            path.unlink(missing_ok=True)
+            folders.update(p for p in path.parents if is_within(p, root))
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return usage.bytes
+
+
+def _files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []

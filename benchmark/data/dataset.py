@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.words import count_of, range_of
 from benchmark.data.groups import SINGLE, UNMATCHED, VIDEO, assign_groups
 from benchmark.data.scan import ScanResult, scan_dataset
 from config import Config
@@ -64,32 +67,53 @@ class Dataset:
             "n_bad_files": len(self.scan.bad_files),
             "empty_classes": list(self.scan.empty_classes),
             "ignored_files": list(self.scan.ignored_files),
+            **({"content_fingerprint": content_fingerprint(images)} if "key" in images.columns else {}),
         }
 
 
 def load_dataset(root: Path, config: Config, report: Callable[[str], None] | None = None) -> Dataset:
     scan = scan_dataset(root, config.image_extensions, strict=config.strict, workers=config.scan_workers, report=report)
     images = assign_groups(scan.images, config.video_pattern, config.single_image_pattern)
-    return Dataset(Path(root), images, scan)
+    return Dataset(Path(root).resolve(), images, scan)
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """A few human lines for the terminal; the full summary goes to JSON."""
+    frames = summary["frames_per_video"]
     lines = [
         f"data: {summary['data_dir']}",
-        f"  {summary['n_images']} images, {summary['n_classes']} classes, {summary['n_groups']} groups "
-        f"({summary['n_videos']} videos of {summary['frames_per_video']['min']}-"
-        f"{summary['frames_per_video']['max']} frames, {summary['single_images']} single images, "
-        f"{summary['unmatched_names']} unmatched names)",
+        f"  {count_of(summary['n_images'], 'image')}, {count_of(summary['n_classes'], 'class')}, "
+        f"{count_of(summary['n_groups'], 'group')} ({count_of(summary['n_videos'], 'video')} of "
+        f"{range_of(frames['min'], frames['max'], 'frame')}, {count_of(summary['single_images'], 'single image')}, "
+        f"{count_of(summary['unmatched_names'], 'unmatched name')})",
     ]
     if summary["n_bad_files"] or summary["empty_classes"] or summary["ignored_files"]:
         lines.append(
-            f"  skipped: {summary['n_bad_files']} bad image(s), {len(summary['empty_classes'])} empty class "
-            f"folder(s), {len(summary['ignored_files'])} non-image file(s)"
+            f"  skipped: {count_of(summary['n_bad_files'], 'bad image')}, "
+            f"{count_of(len(summary['empty_classes']), 'empty class folder')}, "
+            f"{count_of(len(summary['ignored_files']), 'non-image file')}"
         )
     if summary["unmatched_names"]:
         lines.append(f"  names without a video id (own group each), e.g.: {summary['unmatched_examples'][0]}")
     return lines
+
+
+def require_classes(dataset: Dataset, least: int = 2) -> None:
+    """A benchmark compares classes: a folder of one class (or a wrapper around the real ones) cannot be split."""
+    found = dataset.class_names
+    if len(found) < least:
+        names = ", ".join(repr(name) for name in found)
+        raise BenchmarkError(
+            f"{dataset.root} has {count_of(len(found), 'class folder')} ({names}): a benchmark needs at least "
+            f"{least}; --data must be the folder whose sub-folders are the classes"
+        )
+
+
+def content_fingerprint(images: pd.DataFrame) -> str:
+    """Which images, under which labels, with which bytes: two datasets share it only if a run on them
+    would see the same thing (paths and labels, and each file's content key)."""
+    lines = "".join(f"{p}\t{label}\t{key}\n" for p, label, key in zip(images["path"], images["label"], images["key"]))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()[:16]
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -9,21 +9,28 @@ random (leaky) split overstates accuracy on the real dataset.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image, ImageDraw
 
+from benchmark.core.atomic import atomic_write_json
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.outputs import check_output_folder, check_writable
 from benchmark.core.progress import progress
 from config import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
 
 # Bump when the pictures change, so cached demo folders are regenerated.
 GENERATOR_VERSION = 4
+# Written into every generated folder: what made it, and the mark that it is ours to replace.
+DEMO_STAMP = ".workout-bench-demo.json"
 
 # Segment lengths in body heights (a standing figure is about 1.0 tall).
 BONES = {"torso": 0.30, "neck": 0.05, "uarm": 0.16, "farm": 0.15, "thigh": 0.24, "shin": 0.23}
@@ -182,25 +189,63 @@ class VideoStyle:
 
 
 def generate_demo_data(
-    out: Path, scale: str = "small", seed: int = 42, total_images: int | None = None, n_jobs: int = 1
+    out: Path,
+    scale: str = "small",
+    seed: int = 42,
+    total_images: int | None = None,
+    n_jobs: int = 1,
+    force: bool = False,
+    option: str = "--out",
 ) -> Path:
-    """Write the dataset under `out` (replacing a previous one) and return `out`."""
+    """Write the dataset under `out` and return `out`. An existing `out` is replaced only when it is
+    empty or a demo dataset (its stamp file says so), or with `force`; `option` names `out` in errors."""
     if scale not in DEMO_SCALES:
         raise BenchmarkError(f"unknown --scale {scale!r}; choose one of: {', '.join(DEMO_SCALES)}")
+    out = Path(out)
+    if not force:
+        check_output_folder(out, option, is_demo_dir, "demo dataset", "pass --force to replace it")
+    elif out.exists() and not out.is_dir():
+        raise BenchmarkError(f"{option} {out} is a file: give a folder to write the demo dataset into")
+    check_writable(out.parent)
     spec = DEMO_SCALES[scale]
     plan = plan_files(spec, seed, total_images)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for label in CLASS_NAMES:
-        (tmp / label).mkdir(parents=True, exist_ok=True)
-    jobs = progress(plan, total=len(plan), desc="demo videos")
-    Parallel(n_jobs=n_jobs)(delayed(_render_video)(tmp, spec, seed, *item) for item in jobs)
-    # Swap in the finished folder so an interrupted generation never looks like a complete one.
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        for label in CLASS_NAMES:
+            (tmp / label).mkdir(parents=True, exist_ok=True)
+        jobs = progress(plan, total=len(plan), desc="demo videos")
+        Parallel(n_jobs=n_jobs)(delayed(_render_video)(tmp, spec, seed, *item) for item in jobs)
+        atomic_write_json(tmp / DEMO_STAMP, demo_stamp(scale, seed, total_images), indent=None)
+        # Swap in the finished folder so an interrupted generation never looks like a complete one.
+        retired = None
+        if out.exists():
+            retired = out.with_name(f"{tmp.name}.previous")
+            out.rename(retired)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)  # a demo dataset (checked above) or, with --force, asked for
     return out
+
+
+def demo_stamp(scale: str, seed: int, total_images: int | None = None) -> dict[str, Any]:
+    """What a demo folder was generated with: the same stamp means the same bytes."""
+    return {"scale": scale, "seed": seed, "version": GENERATOR_VERSION, "images": total_images}
+
+
+def read_stamp(folder: Path) -> dict[str, Any] | None:
+    try:
+        stamp = json.loads((Path(folder) / DEMO_STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def is_demo_dir(folder: Path) -> bool:
+    """A folder `generate_demo_data` wrote (any version): safe to replace with a newer one."""
+    return read_stamp(folder) is not None
 
 
 def plan_files(spec: DemoScale, seed: int, total_images: int | None = None) -> list[tuple[str, int, int, bool]]:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from benchmark.core.errors import BenchmarkError
+from benchmark.data.scan import find_class_root
 
 KAGGLE_PAGE = "https://www.kaggle.com/datasets/{handle}"
 TOKEN_HELP = (
@@ -55,6 +56,8 @@ def download_error(handle: str, error: Exception) -> BenchmarkError:
 
 
 def refuse_existing(dest: Path, force: bool) -> None:
+    if Path(dest).exists() and not Path(dest).is_dir():
+        raise BenchmarkError(f"--out {dest} is a file: give a folder to install the dataset into")
     if Path(dest).exists() and any(Path(dest).iterdir()) and not force:
         raise BenchmarkError(f"{dest} already holds a dataset: pass --force to replace it, or --out another folder")
 
@@ -94,26 +97,6 @@ def _parent(dest: Path) -> Path:
     return parent
 
 
-def find_class_root(folder: Path, extensions: tuple[str, ...]) -> Path:
-    """The shallowest folder whose sub-folders hold images directly (at least two of them).
-
-    Kaggle archives nest the class folders one or two levels down, sometimes under a folder named
-    like the dataset; the class folders themselves are what we want.
-    """
-    wanted = {e.lower() for e in extensions}
-    frontier = [folder]
-    while frontier:
-        level: list[Path] = []
-        for candidate in frontier:
-            children = sorted(p for p in candidate.iterdir() if p.is_dir() and not _hidden(p))
-            with_images = [c for c in children if any(f.suffix.lower() in wanted for f in c.iterdir() if f.is_file())]
-            if len(with_images) >= 2:
-                return candidate
-            level.extend(children)
-        frontier = level
-    raise BenchmarkError(f"no folder-per-class image layout found in {folder}")
-
-
 def _unpack(archive: Path, into: Path) -> Path:
     try:
         if zipfile.is_zipfile(archive):
@@ -127,7 +110,3 @@ def _unpack(archive: Path, into: Path) -> Path:
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
         raise BenchmarkError(f"cannot unpack {archive}: {error}") from None
     return into
-
-
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(".") or path.name == "__MACOSX"

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from benchmark.core.atomic import atomic_write_json
 from benchmark.core.errors import BenchmarkError
-from benchmark.data.dataset import Dataset, load_dataset
-from benchmark.data.demo import GENERATOR_VERSION, generate_demo_data
+from benchmark.data.dataset import Dataset, load_dataset, require_classes
+from benchmark.data.demo import demo_stamp, generate_demo_data, read_stamp
 from config import Config
-
-DEMO_STAMP = ".workout-bench-demo.json"
 
 
 def uses_demo_data(config: Config, data: Path | None) -> bool:
@@ -37,22 +33,22 @@ def resolve_data_dir(config: Config, data: Path | None) -> Path:
 
 def ensure_demo_data(config: Config) -> Path:
     """Generate the demo dataset once; regenerate only when its seed or scale changed."""
-    stamp = {"scale": config.demo_scale, "seed": config.demo_seed, "version": GENERATOR_VERSION}
-    stamp_file = config.demo_dir / DEMO_STAMP
-    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
+    if read_stamp(config.demo_dir) == demo_stamp(config.demo_scale, config.demo_seed):
         return config.demo_dir
-    generate_demo_data(config.demo_dir, config.demo_scale, config.demo_seed)
-    atomic_write_json(stamp_file, stamp, indent=None)
-    return config.demo_dir
+    return generate_demo_data(config.demo_dir, config.demo_scale, config.demo_seed, option="demo_dir")
 
 
-def load(config: Config, data: Path | None) -> Dataset:
-    return load_grouped(config, data)[0]
+def load(config: Config, data: Path | None, min_classes: int = 2) -> Dataset:
+    return load_grouped(config, data, min_classes)[0]
 
 
-def load_grouped(config: Config, data: Path | None) -> tuple[Dataset, dict[str, Any] | None]:
-    """The scanned dataset with its groups: from file names, or (`groups = "infer"`) from the pixels."""
+def load_grouped(config: Config, data: Path | None, min_classes: int = 2) -> tuple[Dataset, dict[str, Any] | None]:
+    """The scanned dataset with its groups: from file names, or (`groups = "infer"`) from the pixels.
+
+    At least `min_classes` class folders (two for anything that splits or trains), checked before
+    the pixels are read."""
     dataset = load_dataset(resolve_data_dir(config, data), config)
+    require_classes(dataset, min_classes)
     if config.groups == "names":
         return dataset, None
     from benchmark.data.fingerprints import with_inferred_groups

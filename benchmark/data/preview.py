@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmark.core.atomic import atomic_write_bytes  # noqa: E402
 from benchmark.data.dataset import Dataset  # noqa: E402
 from benchmark.data.groups import VIDEO  # noqa: E402
 
@@ -39,7 +41,8 @@ def save_preview(dataset: Dataset, out: Path, title: str) -> Path:
             if j == 0:
                 ax.set_title(label, fontsize=10, loc="left", pad=2)
     figure.suptitle(title, fontsize=13)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=64)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=64)
     plt.close(figure)
+    atomic_write_bytes(out, buffer.getvalue())
     return out

@@ -50,7 +50,15 @@ def scan_dataset(
     root = Path(root)
     if not root.is_dir():
         raise BenchmarkError(f"data folder not found: {root}")
-    candidates, empty_classes, ignored = _list_candidates(root, {e.lower() for e in extensions})
+    wanted = {e.lower() for e in extensions}
+    wrapped = _wrapped_class_root(root, wanted)
+    if wrapped is not None:
+        classes = sum(1 for p in wrapped.iterdir() if p.is_dir() and not _hidden(p))
+        raise BenchmarkError(
+            f"{root} holds one folder, {wrapped.relative_to(root)}, whose {classes} sub-folders look like the "
+            f"classes (an extra folder from unpacking the archive?): pass {wrapped} instead"
+        )
+    candidates, empty_classes, ignored = _list_candidates(root, wanted)
     for label in empty_classes:
         report(f"empty class folder: {label}")
     if not candidates:
@@ -112,6 +120,45 @@ def _list_candidates(root: Path, extensions: set[str]) -> tuple[list[tuple[str, 
             empty_classes.append(entry.name)
     candidates.sort()
     return candidates, empty_classes, ignored
+
+
+def find_class_root(folder: Path, extensions: tuple[str, ...] | set[str]) -> Path:
+    """The shallowest folder whose sub-folders hold images directly (at least two of them).
+
+    Kaggle archives nest the class folders one or two levels down, sometimes under a folder named
+    like the dataset; the class folders themselves are what we want.
+    """
+    wanted = {e.lower() for e in extensions}
+    frontier = [folder]
+    while frontier:
+        level: list[Path] = []
+        for candidate in frontier:
+            children = sorted(p for p in candidate.iterdir() if p.is_dir() and not _hidden(p))
+            if len([c for c in children if _holds_images(c, wanted)]) >= 2:
+                return candidate
+            level.extend(children)
+        frontier = level
+    raise BenchmarkError(f"no folder-per-class image layout found in {folder}")
+
+
+def _wrapped_class_root(root: Path, wanted: set[str]) -> Path | None:
+    """The class folders' real parent when `root` holds nothing but one wrapper folder around them
+    (`DIR/archive/<classes>`): scanned as is, it would be one class whose videos are all exercises."""
+    children = [p for p in root.iterdir() if p.is_dir() and not _hidden(p)]
+    if len(children) != 1 or _holds_images(children[0], wanted):
+        return None
+    try:
+        return find_class_root(children[0], wanted)
+    except BenchmarkError:
+        return None
+
+
+def _holds_images(folder: Path, wanted: set[str]) -> bool:
+    return any(f.suffix.lower() in wanted for f in folder.iterdir() if f.is_file())
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".") or path.name == "__MACOSX"
 
 
 def _print_to_stderr(line: str) -> None:

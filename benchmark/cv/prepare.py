@@ -1,0 +1,196 @@
+"""Stages 1-3 for `run` and `curve` alike: the data, its groups and splits checked, then one run directory.
+
+Everything a user can get wrong (the data folder's shape, too few videos for the outer or the inner
+folds, another run's studies in a shared storage, a run directory holding another run, a second
+process on the same run) is refused here, in one line, before the run directory is written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.core.atomic import atomic_write_json, atomic_write_text
+from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.outputs import check_writable, refuse_data_overlap
+from benchmark.core.rundir import CONFIG, LOCK, OPTUNA_DB, is_run_dir, lock_run_dir, sqlite_url
+from benchmark.core.timing import StageClock
+from benchmark.cv.folds import FoldTask, fold_tasks, study_name, tuning_folds
+from benchmark.cv.splitting import fold_assignment, split_manifest, split_statistics
+from benchmark.cv.storage import config_digest, refuse_foreign_studies
+from benchmark.data.dataset import Dataset, print_summary
+from benchmark.data.load import load_grouped
+from benchmark.data.thumbnails import write_thumbnails
+from config import Config
+from splits import GROUPED, fold_pairs
+
+
+@dataclass(frozen=True)
+class Part:
+    """One set of outer-fold tasks of a run directory: a plain run has one, a learning curve one per
+    share of the training videos. Its studies are named `<run_id>/...`, its records live in `folder`."""
+
+    run_id: str
+    folder: str  # relative to the run directory
+    train_fraction: float = 1.0
+
+    def records_dir(self, run_dir: Path) -> Path:
+        return Path(run_dir) / self.folder
+
+    def tasks(self, config: Config) -> list[FoldTask]:
+        return fold_tasks(config, self.run_id)
+
+
+def run_parts(run_id: str, fractions: list[float] | None) -> list[Part]:
+    """The parts of a run (`fractions` None) or of a learning curve."""
+    if fractions is None:
+        return [Part(run_id, ".")]
+    return [Part(f"{run_id}@{f:.2f}", f"fractions/{f:.2f}", f) for f in sorted(fractions)]
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    run_dir: Path
+    config: Config  # as recorded in config.json: `data_dir` is the data folder actually used
+    storage: str
+    dataset: Dataset  # with content keys
+    folds: dict[str, np.ndarray]
+    parts: list[Part]
+    agreement: dict[str, Any] | None  # --groups infer: the inferred groups' agreement with the names
+
+
+def prepare_run(
+    config: Config,
+    data: Path | None,
+    run_id: str | None,
+    storage: str | None,
+    clock: StageClock,
+    fractions: list[float] | None = None,
+) -> PreparedRun:
+    """Check everything, then create or reopen the run directory and write what every stage after reads."""
+    dataset, agreement = load_grouped(config, data)
+    dataset = dataset.with_keys(config.scan_workers)
+    config = config.replace(data_dir=dataset.root)
+    summary = dataset.summary()
+    print_summary(summary)
+    # Outer and inner folds first: an infeasible split must not leave a run directory behind.
+    folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
+    check_inner_folds(dataset, folds, config)
+    prefix = "curve-" if fractions is not None else ""
+    run_dir = config.runs_dir / (run_id or prefix + default_run_id(config))
+    refuse_data_overlap(run_dir, dataset.root, "--out/--run-id")
+    parts = run_parts(run_dir.name, fractions)
+    if storage:  # a wrong URL, a missing driver or another run's studies: one line now, before any directory
+        names = [study_name(task) for part in parts for task in part.tasks(config)]
+        refuse_foreign_studies(storage, names, config_digest(config.to_json()))
+    storage = storage or sqlite_url(run_dir / OPTUNA_DB)
+    claim_run_dir(run_dir, config, summary, storage)
+    clock.lap("scan")
+    print(configure_devices(config.mixed_precision), file=sys.stderr)
+    atomic_write_json(
+        run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
+    )
+    write_thumbnails(dataset.images, dataset.root, run_dir / "thumbnails")
+    atomic_write_json(run_dir / "parts.json", [part.__dict__ for part in parts])
+    write_splits(run_dir, dataset, folds, agreement)
+    clock.lap("splits")
+    return PreparedRun(run_dir, config, storage, dataset, folds, parts, agreement)
+
+
+def check_inner_folds(dataset: Dataset, folds: dict[str, np.ndarray], config: Config) -> None:
+    """Every outer training part splits into the inner folds tuning needs (else the run would stop at
+    that fold, hours in)."""
+    if config.trials == 0:
+        return
+    images = dataset.images
+    labels, groups = images["label"].tolist(), images["group"].tolist()
+    for strategy, assignment in folds.items():
+        for fold, (train_idx, _) in enumerate(fold_pairs(assignment)):
+            tuning_folds(config, labels, groups, train_idx, strategy, fold)
+
+
+def default_run_id(config: Config) -> str:
+    """Same data and config -> same run id, so re-running a command finds its own run directory."""
+    digest = hashlib.sha256(config.to_json().encode()).hexdigest()[:8]
+    return f"{config.data_dir.name}-k{config.folds}-s{config.seed}-{digest}"
+
+
+def claim_run_dir(run_dir: Path, config: Config, summary: dict[str, Any], storage: str) -> None:
+    """Create the run directory, or take it back only if it holds this run: the same config (which
+    names the data folder) and the same data (by content). Held by this process until it exits."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BenchmarkError(f"run directory {run_dir} is a file: pass another --run-id or --out")
+    foreign = run_dir.is_dir() and any(p.name != LOCK for p in run_dir.iterdir())  # a .lock: a run starting
+    if foreign and not is_run_dir(run_dir):
+        raise BenchmarkError(
+            f"{run_dir} exists and is not a run directory (no {CONFIG}): pass another --run-id or --out"
+        )
+    check_writable(run_dir)
+    lock_run_dir(run_dir, storage)
+    if is_run_dir(run_dir):
+        refuse_another_run(run_dir, config, summary)
+        return
+    # The data summary (with the data's fingerprint) before config.json: a directory with a config
+    # always has the fingerprint to check the next invocation against.
+    atomic_write_json(run_dir / "data_summary.json", summary)
+    atomic_write_text(run_dir / CONFIG, config.to_json())
+
+
+def refuse_another_run(run_dir: Path, config: Config, summary: dict[str, Any]) -> None:
+    recorded = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    current = json.loads(config.to_json())
+    if recorded.get("data_dir") != current["data_dir"]:
+        raise BenchmarkError(
+            f"run directory {run_dir} holds a run on other data ({recorded.get('data_dir')}), not {config.data_dir}: "
+            "pass another --run-id"
+        )
+    changed = sorted(k for k in set(recorded) | set(current) if recorded.get(k) != current.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {_short(recorded.get(k))} -> {_short(current.get(k))}" for k in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise BenchmarkError(
+            f"run directory {run_dir} was made with another config ({details}{more}); pass a new --run-id "
+            "or restore the config"
+        )
+    path = run_dir / "data_summary.json"
+    before = json.loads(path.read_text(encoding="utf-8")).get("content_fingerprint") if path.is_file() else None
+    now_ = summary.get("content_fingerprint")
+    if before is not None and before != now_:
+        raise BenchmarkError(
+            f"run directory {run_dir} was made from other contents of {config.data_dir} (data fingerprint "
+            f"{before}, now {now_}: images added, removed, moved or edited since); pass a new --run-id"
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def write_splits(
+    run_dir: Path, dataset: Dataset, folds: dict[str, np.ndarray], agreement: dict[str, Any] | None
+) -> None:
+    """One manifest per strategy, the per-fold statistics and, with --groups infer, the groups' agreement;
+    splits.json last: a worker waits for it."""
+    statistics = []
+    for strategy, assignment in folds.items():
+        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", split_manifest(dataset, strategy, assignment))
+        statistics.extend(split_statistics(dataset, strategy, assignment))
+    if agreement is not None:
+        atomic_write_json(run_dir / "groups.json", {"source": "inferred from pixels", **agreement})
+    atomic_write_json(run_dir / "splits.json", statistics)
+    for strategy in folds:
+        rows = [r for r in statistics if r["strategy"] == strategy]
+        share = np.mean([r["test_share_with_video_in_train"] for r in rows])
+        verdict = "no video on both sides" if strategy == GROUPED else "frames of the same video on both sides"
+        print(
+            f"{strategy}: {len(rows)} folds, {share:.0%} of test images share a video with training ({verdict})",
+            file=sys.stderr,
+        )
