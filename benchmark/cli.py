@@ -18,7 +18,9 @@ from typing import Any, NoReturn
 
 from benchmark.core import interrupt
 from benchmark.core.errors import BenchmarkError
-from config import DEFAULT, DEMO_SCALES, GROUP_SOURCES, Config, ConfigError, parse_value
+from benchmark.core.fields import ConfigError, parse_value
+from benchmark.data.demo_scales import DEMO_SCALES
+from config import DEFAULT, GROUP_SOURCES, Config
 from models.errors import ModelError
 from models.registry import MODEL_NAMES
 from splits.names import STRATEGIES, SplitError

@@ -25,7 +25,8 @@ from config import DEFAULT
 from models.backbones import backbone
 from models.learner import Runtime
 from models.transfer import EfficientNetLearner
-from splits import GROUPED, fold_pairs
+from splits.names import GROUPED
+from splits.strategies import fold_pairs
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from config import check_fields, setting
+from benchmark.core.fields import check_fields, setting
 from models.learner import EpochCallback, FitResult, ImageSource, Runtime
 from models.preprocess import Preprocess
 from models.spec import ModelSpec
@@ -211,7 +211,7 @@ class CustomCNNLearner:
         return trainer_for(self.arch, self.seed).export(self.weights, "custom_cnn")
 
 
-def build(hp: Mapping[str, Any], n_classes: int, seed: int, options: CustomCNNOptions, runtime: Runtime,
+def build(hp: Mapping[str, Any], *, n_classes: int, seed: int, options: CustomCNNOptions, runtime: Runtime,
           trial: bool) -> CustomCNNLearner:  # fmt: skip
     # A value the options rule out (an untuned default, say) becomes the options' first choice.
     size, width = int(hp["input_size"]), int(hp["base_width"])
@@ -222,5 +222,12 @@ def build(hp: Mapping[str, Any], n_classes: int, seed: int, options: CustomCNNOp
 
 
 CUSTOM_CNN = ModelSpec(
-    name=NAME, options=CustomCNNOptions, defaults=DEFAULTS, suggest=suggest, build=build, epoch_keys={"train": "epochs"}
+    name=NAME,
+    options=CustomCNNOptions,
+    defaults=DEFAULTS,
+    suggest=suggest,
+    build=build,
+    epoch_keys={"train": "epochs"},
+    # The demo's budget: 32 px, one width, 12 epochs (the default run ends in minutes on 2 cores).
+    demo_options={"input_sizes": [32], "base_widths": [16], "max_epochs": 12},
 )

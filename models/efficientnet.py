@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config import check_fields, setting
-from models.learner import Learner, Runtime
+import numpy as np
+
+from benchmark.core.fields import check_fields, setting
+from models.learner import ImageSource, Learner, Runtime
 from models.preprocess import POSITIONS
 from models.spec import ModelSpec
 
@@ -75,8 +77,8 @@ def suggest(trial: Any, options: EfficientNetOptions) -> dict[str, Any]:
 
 
 def _builder(name: str):
-    def build(hp: Mapping[str, Any], n_classes: int, seed: int, options: EfficientNetOptions, runtime: Runtime,
-              trial: bool) -> Learner:  # fmt: skip
+    def build(hp: Mapping[str, Any], *, n_classes: int, seed: int, options: EfficientNetOptions,
+              runtime: Runtime, trial: bool) -> Learner:  # fmt: skip
         from models.backbones import backbone
         from models.transfer import EfficientNetLearner
 
@@ -93,6 +95,16 @@ def _builder(name: str):
     return build
 
 
+def _embedder(name: str):
+    def embed(source: ImageSource, runtime: Runtime) -> np.ndarray:
+        from models.backbones import backbone
+        from models.transfer import backbone_embeddings
+
+        return backbone_embeddings(source, runtime, backbone(name))
+
+    return embed
+
+
 def efficientnet_spec(name: str, options: type = EfficientNetOptions) -> ModelSpec:
     return ModelSpec(
         name=name,
@@ -101,6 +113,9 @@ def efficientnet_spec(name: str, options: type = EfficientNetOptions) -> ModelSp
         suggest=suggest,
         build=_builder(name),
         epoch_keys={"head": "head_epochs", "finetune": "finetune_epochs"},
+        # The demo's budget: no fine-tuning, the centre crop only (the frozen features are extracted once).
+        demo_options={"max_unfrozen_blocks": 0, "train_positions": ["center"]},
+        embed=_embedder(name),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,17 +9,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.words import count_of
 from reports import figures
+from reports.render import data_uri, templates
 from reports.rundir import RunDirectory, read_run_directory
 from reports.text import format_p, inflation_sentence
 from splits.names import STRATEGIES as STRATEGY_ORDER
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]:
@@ -41,20 +38,13 @@ def render_html(run: RunDirectory) -> str:
     return templates().get_template("report.html.j2").render(**report_context(run))
 
 
-def templates() -> Environment:
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    environment.filters["pct"] = lambda v: "–" if v is None or isinstance(v, Undefined) else f"{100 * v:.1f}%"
-    environment.filters["num"] = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"
-    return environment
-
-
 def report_context(run: RunDirectory) -> dict[str, Any]:
     results = run.results
     return {
         "run": run,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "headline": headline_rows(run),
-        "fold_figure": _data_uri(figures.fold_accuracy(results, run.summary, run.models)),
+        "fold_figure": data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
         "mistakes": mistakes_section(run),
         "data": data_section(run),
@@ -91,7 +81,7 @@ def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
     grouped = [r for r in records if r["strategy"] == "grouped"] or records
     matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in grouped], axis=0)
     strategy = grouped[0]["strategy"] if grouped else "grouped"
-    section["confusion"] = _data_uri(
+    section["confusion"] = data_uri(
         figures.confusion_matrix(matrix, class_names, f"{model}: {strategy} folds, summed over {len(grouped)} folds")
     )
     f1 = pd.DataFrame(
@@ -101,10 +91,10 @@ def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
             if any(r["strategy"] == s for r in records)
         }
     ).reindex(class_names)
-    section["f1"] = _data_uri(figures.per_class_f1(f1, f"{model}: per-class F1"))
+    section["f1"] = data_uri(figures.per_class_f1(f1, f"{model}: per-class F1"))
     trials = run.trials[run.trials.model == model]
     section["history"] = (
-        _data_uri(figures.optimization_history(trials, f"{model}: Optuna trials per outer fold"))
+        data_uri(figures.optimization_history(trials, f"{model}: Optuna trials per outer fold"))
         if (trials.state == "COMPLETE").any()
         else None
     )
@@ -112,7 +102,7 @@ def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
     if not importances.empty:
         table = importances.pivot_table(index="parameter", columns="strategy", values="importance", aggfunc="mean")
         table = table[[s for s in STRATEGY_ORDER if s in table.columns]].fillna(0.0)
-        section["importances"] = _data_uri(figures.importances(table, f"{model}: hyperparameter importance"))
+        section["importances"] = data_uri(figures.importances(table, f"{model}: hyperparameter importance"))
     else:
         section["importances"] = None
     section["trial_counts"] = trials.state.value_counts().to_dict()
@@ -137,7 +127,7 @@ def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
         for item in run.mistakes:
             thumbnail = run.path / "mistakes" / item["thumbnail"]
             if item["model"] == model and thumbnail.is_file():
-                gallery.append({**item, "image": _data_uri(thumbnail.read_bytes(), "image/jpeg")})
+                gallery.append({**item, "image": data_uri(thumbnail.read_bytes(), "image/jpeg")})
         models.append(
             {
                 "name": model,
@@ -145,14 +135,14 @@ def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
                 "videos": int(len(per_video)),
                 "all_wrong": int((per_video.frame_accuracy == 0).sum()),
                 "all_right": int((per_video.frame_accuracy == 1).sum()),
-                "distribution": _data_uri(
+                "distribution": data_uri(
                     figures.video_accuracy_distribution(per_video, f"{model}: held-out videos (grouped folds)")
                 )
                 if len(per_video)
                 else None,
             }
         )
-    return {"models": models, "frame_vs_video": _data_uri(figures.frame_vs_video(run.results, run.models))}
+    return {"models": models, "frame_vs_video": data_uri(figures.frame_vs_video(run.results, run.models))}
 
 
 def best_params_table(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -174,13 +164,13 @@ def best_params_table(records: list[dict[str, Any]]) -> dict[str, Any]:
 def data_section(run: RunDirectory) -> dict[str, Any]:
     data = run.data
     thumbnails = {
-        label: [_data_uri(p.read_bytes(), "image/jpeg") for p in paths] for label, paths in run.thumbnails.items()
+        label: [data_uri(p.read_bytes(), "image/jpeg") for p in paths] for label, paths in run.thumbnails.items()
     }
     return {
         "summary": data,
-        "counts_figure": _data_uri(figures.class_counts(data["images_per_class"], data["groups_per_class"])),
+        "counts_figure": data_uri(figures.class_counts(data["images_per_class"], data["groups_per_class"])),
         "frames_figure": (
-            _data_uri(figures.frames_per_video(data["videos_by_frame_count"]))
+            data_uri(figures.frames_per_video(data["videos_by_frame_count"]))
             if data.get("videos_by_frame_count")
             else None
         ),
@@ -201,7 +191,7 @@ def audit_section(run: RunDirectory) -> dict[str, Any] | None:
             images = {}
             for side in ("test", "train"):
                 thumbnail = run.path / pair.get(f"{side}_thumbnail", "missing")
-                images[side] = _data_uri(thumbnail.read_bytes(), "image/jpeg") if thumbnail.is_file() else None
+                images[side] = data_uri(thumbnail.read_bytes(), "image/jpeg") if thumbnail.is_file() else None
             if images["test"] and images["train"]:
                 pairs.append({**pair, "images": images})
         strategies.append({"name": strategy, **entry, "pairs": pairs})
@@ -269,7 +259,3 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
-
-
-def _data_uri(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

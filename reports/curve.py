@@ -10,12 +10,11 @@ import pandas as pd
 
 from benchmark.core.atomic import atomic_write_text
 from reports import figures
+from reports.render import data_uri, templates
 from reports.rundir import ReportError
 
 
 def build_curve_report(run_dir: Path) -> tuple[Path, Path]:
-    from reports.build import _data_uri, templates
-
     curve = json.loads((run_dir / "curve.json").read_text(encoding="utf-8"))
     config = _read(run_dir / "config.json")
     data = _read(run_dir / "data_summary.json")
@@ -28,7 +27,7 @@ def build_curve_report(run_dir: Path) -> tuple[Path, Path]:
         models.append(
             {
                 "name": model,
-                "figure": _data_uri(figures.learning_curve(part, fits, f"{model}: learning curve by videos")),
+                "figure": data_uri(figures.learning_curve(part, fits, f"{model}: learning curve by videos")),
                 "points": part.sort_values(["strategy", "videos_per_class"]).to_dict("records"),
                 "fits": fits,
             }

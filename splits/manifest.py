@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from splits.strategies import STRATEGIES, SplitError
+from splits.names import STRATEGIES, SplitError
 
 MANIFEST_COLUMNS = ["path", "label", "group", "fold", "strategy"]
 

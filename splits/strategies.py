@@ -44,7 +44,7 @@ def fold_pairs(folds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)) for fold in range(int(folds.max()) + 1)]
 
 
-def inner_folds(
+def inner_fold_pairs(
     labels: Sequence[str],
     groups: Sequence[str],
     outer_train_idx: np.ndarray,

@@ -9,8 +9,9 @@ import pytest
 from harness import assert_one_line_error
 
 from benchmark import cli
-from benchmark.commands.run import demo_budget
-from config import DEFAULT, DEMO_RUN_OVERRIDES, Config, ConfigError
+from benchmark.core.fields import ConfigError
+from config import DEFAULT, DEMO_RUN_OVERRIDES, Config, demo_budget
+from models.registry import model_spec
 
 
 def parsed(*argv: str) -> tuple[Config, set[str]]:
@@ -69,13 +70,13 @@ def test_a_python_caller_gets_the_same_checks():
 def test_an_explicit_option_always_wins_over_the_demo_budget():
     config, explicit = parsed("run", "--trials", "10", "--set", "CustomCNN.input_sizes=[64]")
     assert explicit == {"trials", "CustomCNN.input_sizes"}
-    demo = demo_budget(config, explicit)
+    demo, _ = demo_budget(config, explicit)
     assert demo.trials == 10  # typed by the user, even though 10 is the default
     assert demo.options_for("CustomCNN").input_sizes == (64,)
     assert demo.inner_folds == DEMO_RUN_OVERRIDES["inner_folds"]  # not typed: the demo budget applies
-    untouched = demo_budget(*parsed("run"))
+    untouched, _ = demo_budget(*parsed("run"))
     assert untouched.trials == DEMO_RUN_OVERRIDES["trials"]
-    for model, options in DEMO_RUN_OVERRIDES["model_options"].items():
-        for option, value in options.items():
+    for model in untouched.models:
+        for option, value in model_spec(model).demo_options.items():
             got = getattr(untouched.options_for(model), option)
             assert got == (tuple(value) if isinstance(value, list) else value)

@@ -10,7 +10,7 @@ import pytest
 from harness import QUICK, cli
 
 from benchmark.cv.curve import power_law, videos_for_gain
-from splits import keep_groups
+from splits.strategies import keep_groups
 
 
 def test_video_subsets_keep_each_class_share_and_are_nested():

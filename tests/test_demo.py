@@ -7,7 +7,8 @@ from PIL import Image
 
 from benchmark.data.dataset import load_dataset
 from benchmark.data.demo import generate_demo_data, plan_files
-from config import CLASS_NAMES, DEFAULT, DEMO_SCALES
+from benchmark.data.demo_scales import CLASS_NAMES, DEMO_SCALES
+from config import DEFAULT
 
 
 def digest(root: Path) -> str:

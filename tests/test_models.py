@@ -21,7 +21,8 @@ from models.learner import Runtime
 from models.preprocess import Preprocess, prepare
 from models.saved import load_model_dir, save_model_dir
 from models.torch_legacy import TorchFormatError, read_state_dict
-from splits import GROUPED, LEAKY, assign_folds, fold_pairs
+from splits.names import GROUPED, LEAKY
+from splits.strategies import assign_folds, fold_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,17 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splits import (
-    GROUPED,
-    LEAKY,
-    SplitError,
-    assign_folds,
-    fold_pairs,
-    inner_folds,
-    manifest_csv,
-    manifest_frame,
-    verify_no_group_overlap,
-)
+from splits.manifest import manifest_csv, manifest_frame
+from splits.names import GROUPED, LEAKY, SplitError
+from splits.strategies import assign_folds, fold_pairs, inner_fold_pairs, verify_no_group_overlap
 
 
 @st.composite
@@ -108,7 +100,7 @@ def test_inner_folds_stay_inside_the_outer_training_part(strategy):
     groups = np.array([f"{label}/v{j // 4}" for label in np.unique(labels) for j in range(48)])
     outer = assign_folds(labels, groups, strategy, 4, 11)
     for fold, (outer_train, outer_test) in enumerate(fold_pairs(outer)):
-        inner = inner_folds(labels, groups, outer_train, strategy, 3, 11, fold)
+        inner = inner_fold_pairs(labels, groups, outer_train, strategy, 3, 11, fold)
         assert len(inner) == 3
         covered = np.concatenate([val for _, val in inner])
         assert sorted(covered.tolist()) == sorted(outer_train.tolist())
@@ -118,6 +110,6 @@ def test_inner_folds_stay_inside_the_outer_training_part(strategy):
                 assert not set(groups[train]) & set(groups[val])
     # Each outer fold gets its own reproducible inner cut.
     train0 = fold_pairs(outer)[0][0]
-    again = inner_folds(labels, groups, train0, strategy, 3, 11, 0)
-    first = inner_folds(labels, groups, train0, strategy, 3, 11, 0)
+    again = inner_fold_pairs(labels, groups, train0, strategy, 3, 11, 0)
+    first = inner_fold_pairs(labels, groups, train0, strategy, 3, 11, 0)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again))

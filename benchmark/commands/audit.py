@@ -10,7 +10,7 @@ from benchmark.cv.splitting import fold_assignment, folds_from_manifest
 from benchmark.data.dataset import print_summary
 from benchmark.data.load import load_grouped
 from config import Config
-from splits import read_manifest
+from splits.manifest import read_manifest
 
 
 def main(args: argparse.Namespace, config: Config) -> int:

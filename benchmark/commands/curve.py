@@ -5,26 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmark.commands.run import demo_budget
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.outputs import check_output_file
 from benchmark.cv.curve import curve_lines, run_curve
 from benchmark.data.load import uses_demo_data
-from config import DEMO_RUN_OVERRIDES, Config
+from config import Config, demo_budget
 from reports import build_report
-
-# The cheapest strong model: frozen ImageNet features with a linear probe or dense head (seconds per fold).
-CURVE_MODELS = ("EfficientNetLite0",)
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     if "models" not in args.explicit:
-        config = config.replace(models=CURVE_MODELS)
+        config = config.replace(models=config.curve_models)
     if uses_demo_data(config, args.data):
-        config = demo_budget(config, args.explicit)
-        print(f"demo run budget (config.DEMO_RUN_OVERRIDES, where not set): {DEMO_RUN_OVERRIDES}", file=sys.stderr)
+        config, changes = demo_budget(config, args.explicit)
+        print(f"demo run budget (config.demo_budget, where not set): {changes}", file=sys.stderr)
     run_dir, curve = run_curve(config, args.data, args.run_id, args.fractions, args.storage, args.n_jobs)
     build_report(run_dir)
     if args.json:

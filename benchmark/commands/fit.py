@@ -19,8 +19,8 @@ from benchmark.data.load import load, resolve_data_dir
 from benchmark.data.source import DatasetSource
 from config import Config
 from models.saved import is_model_dir, save_model_dir
-from splits import GROUPED, assign_folds, fold_pairs
-from splits.strategies import INNER_FOLDS_OPTION
+from splits.names import GROUPED
+from splits.strategies import INNER_FOLDS_OPTION, assign_folds, fold_pairs
 
 
 def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:

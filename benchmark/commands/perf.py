@@ -37,7 +37,8 @@ from benchmark.data.dataset import Dataset, load_dataset
 from benchmark.data.demo import generate_demo_data
 from benchmark.data.source import DatasetSource
 from config import Config
-from splits import GROUPED, fold_pairs
+from splits.names import GROUPED
+from splits.strategies import fold_pairs
 
 MIN_IMAGES = 506  # the real scale's 22 classes x (21 videos of one frame + 2 web images)
 TARGETS = {"full_run_hours": ("<=", 8.0), "peak_rss_gb": ("<=", 4.0)}

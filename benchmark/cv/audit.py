@@ -19,7 +19,7 @@ from benchmark.data.dataset import Dataset
 from benchmark.data.fingerprints import Fingerprints, Thresholds, fingerprints, thresholds_of
 from benchmark.data.thumbnails import write_thumbnail
 from config import Config
-from splits import fold_pairs
+from splits.strategies import fold_pairs
 
 PAIRS_IN_REPORT = 3
 CHUNK = 1024  # test images compared at once: memory stays flat at any dataset size

@@ -26,7 +26,7 @@ from benchmark.cv.folds import RunData, run_folds
 from benchmark.cv.prepare import prepare_run, run_parts
 from benchmark.cv.summary import mean_interval
 from config import Config
-from splits import GROUPED
+from splits.names import GROUPED
 
 BOOTSTRAP = 200
 GAIN = 0.05  # "+5 points"

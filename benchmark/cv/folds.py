@@ -29,7 +29,7 @@ from benchmark.cv.tune import tune
 from benchmark.data.dataset import Dataset
 from benchmark.data.source import DatasetSource
 from config import Config
-from splits import fold_pairs, inner_folds, keep_groups
+from splits.strategies import fold_pairs, inner_fold_pairs, keep_groups
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def tuning_folds(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The inner folds trials fit: all `inner_folds` of them, or only the first when the training part
     has more than `holdout_above` images (a grouped holdout, a third of the cost at the real size)."""
-    inner = inner_folds(labels, groups, train_idx, strategy, config.inner_folds, config.seed, fold)
+    inner = inner_fold_pairs(labels, groups, train_idx, strategy, config.inner_folds, config.seed, fold)
     if config.holdout_above is not None and len(train_idx) > config.holdout_above:
         return inner[:1]
     return inner

@@ -29,7 +29,8 @@ from benchmark.data.dataset import Dataset, print_summary
 from benchmark.data.load import load_grouped
 from benchmark.data.thumbnails import write_thumbnails
 from config import Config
-from splits import GROUPED, fold_pairs
+from splits.names import GROUPED
+from splits.strategies import fold_pairs
 
 
 @dataclass(frozen=True)

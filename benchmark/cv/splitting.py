@@ -16,7 +16,8 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_file
 from benchmark.data.dataset import Dataset
 from config import Config
-from splits import assign_folds, fold_pairs, manifest_csv, manifest_frame, read_manifest
+from splits.manifest import manifest_csv, manifest_frame, read_manifest
+from splits.strategies import assign_folds, fold_pairs
 
 
 def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarray:

@@ -25,7 +25,7 @@ from benchmark.core.atomic import atomic_write_json
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_folder, check_writable
 from benchmark.core.progress import progress
-from config import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
+from benchmark.data.demo_scales import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
 
 # Bump when the pictures change, so cached demo folders are regenerated.
 GENERATOR_VERSION = 4

@@ -30,9 +30,6 @@ from benchmark.data.images import BadImageError, load_rgb
 from config import Config
 
 PHASH_NAMESPACE = "phash/dct-8x8-v1"
-# The embedding the cosine threshold was calibrated on (config.audit_cosine_min); the same cached
-# activations the EfficientNetLite0 model trains on, so an audit and a run compute them once.
-EMBEDDING_BACKBONE = "EfficientNetLite0"
 
 
 @dataclass(frozen=True)
@@ -119,27 +116,22 @@ def fingerprints(dataset: Dataset, config: Config) -> Fingerprints:
     """pHash and backbone embedding of every image; both cached on disk by content hash, and the last
     result kept in memory, so `--groups infer` followed by the audit computes them once."""
     from benchmark.data.source import DatasetSource
-    from models.backbones import backbone
     from models.learner import Runtime
-    from models.transfer import backbone_embeddings
+    from models.registry import model_spec
 
     dataset = dataset.with_keys(config.scan_workers)
     keys = dataset.images["key"].tolist()
-    memo = (dataset.root, tuple(dataset.images["path"]), tuple(keys), config.cache_dir)
+    memo = (dataset.root, tuple(dataset.images["path"]), tuple(keys), config.cache_dir, config.audit_embedder)
     if memo not in _LAST:
         source = DatasetSource.of(dataset, dataset.class_names, config)
         hashes = perceptual_hashes(
             [dataset.root / p for p in source.paths], keys, config.cache_dir, config.scan_workers
         )
         _LAST.clear()
-        _LAST[memo] = Fingerprints(
-            hashes,
-            normalise(
-                backbone_embeddings(
-                    source, Runtime(config.cache_dir, config.feature_runtime), backbone(EMBEDDING_BACKBONE)
-                )
-            ),
-        )
+        # The embedder's own cached activations (for Lite0 the ones its learner trains on): an audit and
+        # a run compute them once.
+        embed = model_spec(config.audit_embedder).embed
+        _LAST[memo] = Fingerprints(hashes, normalise(embed(source, Runtime(config.cache_dir, config.feature_runtime))))
     return _LAST[memo]
 
 
