@@ -22,7 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.learner import EpochCallback, FitResult, check_stop
+from models.early_stopping import train_epochs
+from models.learner import EpochCallback, FitResult
 
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # Adam's defaults, as Keras'
 PREDICT_BATCH = 256
@@ -47,11 +48,6 @@ class TrainSettings:
     def vector(self) -> np.ndarray:
         values = [self.learning_rate, self.weight_decay, self.dropout, self.label_smoothing, *self.augment]
         return np.asarray(values, dtype=np.float32)
-
-
-def stream_seed(seed: int, *path: int) -> int:
-    """A 31-bit seed derived from (seed, *path): independent streams per epoch, fold or trial."""
-    return int(np.random.SeedSequence([seed, *path]).generate_state(1)[0] >> 1)
 
 
 class EpochTrainer:
@@ -170,7 +166,6 @@ class EpochTrainer:
         result: FitResult,
         phase: str,
         report: EpochCallback | None = None,
-        mirror_validation: bool = False,
         start: Sequence[np.ndarray] | None = None,
     ) -> list[np.ndarray]:
         """Train from the initial weights (or `start`); returns the weights of the best validation epoch (of
@@ -180,30 +175,23 @@ class EpochTrainer:
         labels = tf.constant(np.asarray(y, dtype=np.int32))
         hyper = tf.constant(settings.vector())
         batch = tf.constant(int(settings.batch_size), tf.int32)
-        start, best, best_weights, since_best = len(result.val_accuracy), -1.0, None, 0
-        val_images = None if val is None else tf.constant(val[0])
-        for epoch in range(int(settings.epochs)):
-            order = np.random.default_rng([seed, epoch]).permutation(len(y)).astype(np.int32)
-            epoch_seed = tf.constant([stream_seed(seed, epoch), epoch], tf.int32)
-            self._epoch(images, labels, tf.constant(order), batch, epoch_seed, hyper)
-            check_stop()
-            if val is None:
-                result.val_accuracy.append(float("nan"))
-                continue
-            proba = self._probabilities(val_images, tf.constant(mirror_validation)).numpy()
-            accuracy = float((proba.argmax(1) == val[1]).mean())
-            result.val_accuracy.append(accuracy)
-            if report is not None:
-                report(start + epoch, accuracy)  # steps count on across phases
-            if accuracy > best:
-                best, best_weights, since_best = accuracy, self.weights(), 0
-            else:
-                since_best += 1
-                if since_best >= settings.patience:
-                    break
-        history = result.val_accuracy[start:]
-        result.best_epochs[phase] = int(np.nanargmax(history)) + 1 if val is not None and history else settings.epochs
-        return best_weights if best_weights is not None else self.weights()
+
+        def run_epoch(order: np.ndarray, epoch_seed: int, epoch: int) -> None:
+            seeds = tf.constant([epoch_seed, epoch], tf.int32)
+            self._epoch(images, labels, tf.constant(order), batch, seeds, hyper)
+
+        validate = None
+        if val is not None:
+            val_images = tf.constant(val[0])
+
+            def validate() -> float:
+                proba = self._probabilities(val_images, tf.constant(False)).numpy()
+                return float((proba.argmax(1) == val[1]).mean())
+
+        return train_epochs(
+            epochs=int(settings.epochs), n_samples=len(y), seed=seed, run_epoch=run_epoch, validate=validate,
+            snapshot=self.weights, patience=settings.patience, result=result, phase=phase, report=report,
+        )  # fmt: skip
 
     def predict_proba(self, x: np.ndarray, weights: Sequence[np.ndarray], mirror: bool = False) -> np.ndarray:
         self.set_weights(weights)

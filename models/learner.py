@@ -18,14 +18,6 @@ from models.preprocess import Preprocess
 # Called after every epoch with (step, validation accuracy); may raise to stop (Optuna pruning).
 EpochCallback = Callable[[int, float], None]
 
-# Called after every training batch or epoch; may raise to stop (the harness registers its Ctrl-C check here).
-STOP_CHECKS: list[Callable[[], None]] = []
-
-
-def check_stop() -> None:
-    for check in STOP_CHECKS:
-        check()
-
 
 class ImageSource(Protocol):
     labels: np.ndarray  # int class index per image

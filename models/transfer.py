@@ -25,8 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from models.backbones import Backbone, converted_weights, load_backbone
+from models.early_stopping import train_epochs
 from models.epoch_trainer import EpochTrainer, TrainSettings
-from models.learner import EpochCallback, FitResult, ImageSource, Runtime, check_stop
+from models.learner import EpochCallback, FitResult, ImageSource, Runtime
 from models.preprocess import Preprocess
 
 HEAD_BATCH = 256  # the dense head on frozen features: large batches, a few hundred steps per epoch
@@ -106,29 +107,21 @@ def train_linear_head(
                 loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(tf.gather(targets, rows), logits))
             optimizer.apply_gradients(zip(tape.gradient(loss, [kernel, bias]), [kernel, bias]))
 
-    epochs, best, best_weights, since_best = int(hp["head_epochs"]), -1.0, None, 0
-    start = len(result.val_accuracy)
-    for index in range(epochs):
-        order = np.random.default_rng([seed, index]).permutation(len(labels)).astype(np.int32)
-        epoch(tf.constant(order), tf.constant(int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)))
-        check_stop()
-        if val is None:
-            result.val_accuracy.append(float("nan"))
-            continue
-        logits = val[0].astype(np.float32) @ kernel.numpy() + bias.numpy()
-        accuracy = float((logits.argmax(1) == val[1]).mean())
-        result.val_accuracy.append(accuracy)
-        if report is not None:
-            report(start + index, accuracy)  # steps count on across phases
-        if accuracy > best:
-            best, best_weights, since_best = accuracy, [kernel.numpy(), bias.numpy()], 0
-        else:
-            since_best += 1
-            if since_best >= HEAD_PATIENCE:
-                break
-    history = result.val_accuracy[start:]
-    result.best_epochs["head"] = int(np.nanargmax(history)) + 1 if val is not None and history else epochs
-    return best_weights if best_weights is not None else [kernel.numpy(), bias.numpy()]
+    def run_epoch(order: np.ndarray, epoch_seed: int, _: int) -> None:
+        epoch(tf.constant(order), tf.constant(epoch_seed))
+
+    validate = None
+    if val is not None:
+
+        def validate() -> float:
+            logits = val[0].astype(np.float32) @ kernel.numpy() + bias.numpy()
+            return float((logits.argmax(1) == val[1]).mean())
+
+    return train_epochs(
+        epochs=int(hp["head_epochs"]), n_samples=len(labels), seed=seed, run_epoch=run_epoch, validate=validate,
+        snapshot=lambda: [kernel.numpy(), bias.numpy()], patience=HEAD_PATIENCE, result=result, phase="head",
+        report=report,
+    )  # fmt: skip
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

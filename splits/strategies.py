@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from benchmark.core.seeds import derived_seed
 from splits.names import GROUPED, STRATEGIES, SplitError
 
 INNER_FOLDS_OPTION = "inner_folds"  # the config field of the inner fold count, named in error messages
@@ -61,7 +62,7 @@ def inner_fold_pairs(
     outer_train_idx = np.asarray(outer_train_idx)
     inner_labels = np.asarray(labels)[outer_train_idx]
     inner_groups = np.asarray(groups)[outer_train_idx]
-    inner_seed = int(np.random.SeedSequence([seed, outer_fold]).generate_state(1)[0])
+    inner_seed = derived_seed(seed, outer_fold)
     try:
         folds = assign_folds(inner_labels, inner_groups, strategy, n_folds, inner_seed, INNER_FOLDS_OPTION)
     except SplitError as error:

@@ -30,10 +30,6 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _handle)
         signal.signal(signal.SIGTERM, _handle)
-    from models.learner import STOP_CHECKS  # no TensorFlow: the learners check it between batches
-
-    if check not in STOP_CHECKS:
-        STOP_CHECKS.append(check)
 
 
 def check() -> None:

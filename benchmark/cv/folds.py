@@ -22,6 +22,7 @@ from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
 from benchmark.core.rundir import fold_predictions_path
 from benchmark.core.rundir import fold_record_path as record_path
+from benchmark.core.seeds import derived_seed
 from benchmark.cv.evaluate import classification_metrics, prediction_rows, video_scores
 from benchmark.cv.storage import config_digest, open_study
 from benchmark.cv.train import ModelPlan
@@ -117,7 +118,7 @@ def sampler_seed(config: Config, task: FoldTask) -> int:
     """Each study's own stream, derived from the config seed: same seed -> same trial parameters."""
     model_index = list(config.models).index(task.model)
     strategy_index = list(config.strategies).index(task.strategy)
-    return int(np.random.SeedSequence([config.seed, model_index, strategy_index, task.fold]).generate_state(1)[0])
+    return derived_seed(config.seed, model_index, strategy_index, task.fold)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSo
     images = data.dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     if data.train_fraction < 1.0:
-        seed = int(np.random.SeedSequence([config.seed, task.fold]).generate_state(1)[0])
+        seed = derived_seed(config.seed, task.fold)
         train_idx = keep_groups(train_idx, labels, groups, data.train_fraction, seed, least=config.inner_folds)
     # No trials, no inner folds: a dataset too small to tune on can still be cross-validated untuned.
     inner = tuning_folds(config, labels, groups, train_idx, task.strategy, task.fold) if config.trials else []
@@ -169,7 +170,7 @@ def tune_fold(
     """
     seed = sampler_seed(config, task)
     if sampler_salt:
-        seed = int(np.random.SeedSequence([seed, sampler_salt]).generate_state(1)[0])
+        seed = derived_seed(seed, sampler_salt)
     study = open_fold_study(config, task, storage, n_classes)
     if config.trials > 0:
         plan = ModelPlan.of(config, task.model, n_classes)

@@ -7,11 +7,11 @@ import hashlib
 import warnings
 from typing import Any
 
-import numpy as np
 import optuna
 
 from benchmark.core.environment import redact_url
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.seeds import derived_seed
 
 # Heartbeats and fail_stale_trials are marked experimental; they are Optuna's own answer to dead workers.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -152,5 +152,4 @@ def queue_defaults(study: optuna.Study, defaults: dict[str, Any]) -> None:
 def sampler_for(seed: int, finished: int) -> optuna.samplers.TPESampler:
     """The sampler of a study's next trial: seeded by the study's seed and how many trials are done,
     so trial k draws the same parameters whether or not the run was interrupted before it."""
-    stream = int(np.random.SeedSequence([seed, finished]).generate_state(1)[0])
-    return optuna.samplers.TPESampler(seed=stream, n_startup_trials=STARTUP_TRIALS)
+    return optuna.samplers.TPESampler(seed=derived_seed(seed, finished), n_startup_trials=STARTUP_TRIALS)
