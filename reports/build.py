@@ -12,6 +12,7 @@ import pandas as pd
 
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
+from benchmark.core.rundir import CURVE, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
 from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
@@ -21,12 +22,12 @@ from splits.names import STRATEGIES as STRATEGY_ORDER
 
 
 def build_report(run_dir: Path, storage: str | None = None) -> tuple[Path, Path]:
-    if (Path(run_dir) / "curve.json").is_file():
+    if (Path(run_dir) / CURVE).is_file():
         from reports.curve import build_curve_report
 
         return build_curve_report(Path(run_dir))
     run = read_run_directory(run_dir, storage)
-    html_path, markdown_path = run.path / "report.html", run.path / "summary.md"
+    html_path, markdown_path = run.path / REPORT_HTML, run.path / REPORT_MARKDOWN
     atomic_write_text(html_path, render_html(run))
     interrupt.checkpoint("report")
     interrupt.check()
@@ -125,7 +126,7 @@ def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
         )  # fmt: skip
         gallery = []
         for item in run.mistakes:
-            thumbnail = run.path / "mistakes" / item["thumbnail"]
+            thumbnail = run.path / MISTAKES / item["thumbnail"]
             if item["model"] == model and thumbnail.is_file():
                 gallery.append({**item, "image": data_uri(thumbnail.read_bytes(), "image/jpeg")})
         models.append(

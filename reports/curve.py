@@ -9,15 +9,16 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_text
+from benchmark.core.rundir import CONFIG, CURVE, DATA_SUMMARY, REPORT_HTML, REPORT_MARKDOWN
 from reports import figures
 from reports.render import data_uri, templates
 from reports.rundir import ReportError
 
 
 def build_curve_report(run_dir: Path) -> tuple[Path, Path]:
-    curve = json.loads((run_dir / "curve.json").read_text(encoding="utf-8"))
-    config = _read(run_dir / "config.json")
-    data = _read(run_dir / "data_summary.json")
+    curve = json.loads((run_dir / CURVE).read_text(encoding="utf-8"))
+    config = _read(run_dir / CONFIG)
+    data = _read(run_dir / DATA_SUMMARY)
     points = pd.DataFrame(curve["points"])
     if points.empty:
         raise ReportError(f"{run_dir / 'curve.json'} has no points: the curve run has not finished")
@@ -36,7 +37,7 @@ def build_curve_report(run_dir: Path) -> tuple[Path, Path]:
         "run_id": run_dir.name, "data": data, "config": config, "models": models,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }  # fmt: skip
-    html_path, markdown_path = run_dir / "report.html", run_dir / "summary.md"
+    html_path, markdown_path = run_dir / REPORT_HTML, run_dir / REPORT_MARKDOWN
     atomic_write_text(html_path, templates().get_template("curve.html.j2").render(**context))
     lines = [f"# workout-bench learning curve: {run_dir.name}", ""]
     lines += ["| model | strategy | videos per class | accuracy (95% CI) |", "|---|---|---|---|"]

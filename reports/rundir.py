@@ -10,7 +10,26 @@ from typing import Any
 import pandas as pd
 
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import CONFIG, OPTUNA_DB, is_run_dir, load_fold_records, sqlite_url
+from benchmark.core.rundir import (
+    AUDIT,
+    CONFIG,
+    DATA_SUMMARY,
+    ENVIRONMENT,
+    GROUPS,
+    INDEX,
+    MANIFESTS,
+    MISTAKES,
+    OPTUNA_DB,
+    PREDICTIONS,
+    RESULTS,
+    SPLITS,
+    SUMMARY,
+    THUMBNAILS,
+    TIMINGS,
+    is_run_dir,
+    load_fold_records,
+    sqlite_url,
+)
 
 
 class ReportError(BenchmarkError):
@@ -50,7 +69,7 @@ class RunDirectory:
         return sorted(self.data["images_per_class"])
 
     def manifests(self) -> list[Path]:
-        return sorted((self.path / "manifests").glob("*.csv"))
+        return sorted((self.path / MANIFESTS).glob("*.csv"))
 
 
 def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirectory:
@@ -59,12 +78,12 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         raise ReportError(f"run directory not found: {run_dir}")
     if not is_run_dir(run_dir):
         raise ReportError(f"{run_dir} is not a run directory (no {CONFIG}): give a folder that `run` made")
-    summary_file = run_dir / "summary.json"
+    summary_file = run_dir / SUMMARY
     if not summary_file.is_file():
         raise ReportError(f"{run_dir} has no summary.json: the run has not finished (run the same command to go on)")
     records = load_fold_records(run_dir)
-    environment = _read_json(run_dir / "environment.json", {})
-    config = _read_json(run_dir / "config.json", {})
+    environment = _read_json(run_dir / ENVIRONMENT, {})
+    config = _read_json(run_dir / CONFIG, {})
     trials, importances, note = read_trials(
         run_dir, records, storage or environment.get("storage"), config.get("seed", 0)
     )
@@ -72,19 +91,19 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         path=run_dir,
         config=config,
         summary=_read_json(summary_file),
-        data=_read_json(run_dir / "data_summary.json"),
-        splits=_read_json(run_dir / "splits.json", []),
+        data=_read_json(run_dir / DATA_SUMMARY),
+        splits=_read_json(run_dir / SPLITS, []),
         records=records,
-        results=_read_results(run_dir / "results.csv"),
+        results=_read_results(run_dir / RESULTS),
         environment=environment,
-        timings=_read_json(run_dir / "timings.json", []),
-        thumbnails=_thumbnails(run_dir / "thumbnails"),
-        audit=_read_json(run_dir / "audit.json", {}),
-        groups=_read_json(run_dir / "groups.json", {}),
+        timings=_read_json(run_dir / TIMINGS, []),
+        thumbnails=_thumbnails(run_dir / THUMBNAILS),
+        audit=_read_json(run_dir / AUDIT, {}),
+        groups=_read_json(run_dir / GROUPS, {}),
         trials=trials,
         importances=importances,
-        predictions=_read_predictions(run_dir / "predictions.csv"),
-        mistakes=_read_json(run_dir / "mistakes" / "index.json", []),
+        predictions=_read_predictions(run_dir / PREDICTIONS),
+        mistakes=_read_json(run_dir / MISTAKES / INDEX, []),
         trials_note=note,
     )
 
@@ -167,7 +186,7 @@ def _read_results(path: Path) -> pd.DataFrame:
 
 
 def _thumbnails(folder: Path) -> dict[str, list[Path]]:
-    index = _read_json(folder / "index.json", {})
+    index = _read_json(folder / INDEX, {})
     return {label: [folder / name for name in names if (folder / name).is_file()] for label, names in index.items()}
 
 

@@ -7,6 +7,7 @@ import sys
 
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.outputs import check_output_file
+from benchmark.core.rundir import REPORT_HTML
 from benchmark.cv.curve import curve_lines, run_curve
 from benchmark.data.load import uses_demo_data
 from config import Config, demo_budget
@@ -26,5 +27,5 @@ def main(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         atomic_write_json(args.json, {k: curve[k] for k in ("points", "extrapolation")})
     print("\n".join(curve_lines(curve)))
-    print(f"results: {run_dir}  report: {run_dir / 'report.html'}" + (f"  json: {args.json}" if args.json else ""))
+    print(f"results: {run_dir}  report: {run_dir / REPORT_HTML}" + (f"  json: {args.json}" if args.json else ""))
     return 0

@@ -26,7 +26,7 @@ from benchmark.core.atomic import atomic_write_json
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_file
-from benchmark.core.rundir import load_fold_records, remove_run_dir
+from benchmark.core.rundir import TIMINGS, load_fold_records, remove_run_dir
 from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
 from benchmark.cv.storage import open_study
@@ -129,7 +129,7 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BenchmarkError(f"perf: the timed run failed (exit {done.returncode}): {tail}")
     run_dir = runs / run_id
-    stages = json.loads((run_dir / "timings.json").read_text())[-1]["stages_s"]
+    stages = json.loads((run_dir / TIMINGS).read_text())[-1]["stages_s"]
     per_model: dict[str, dict[str, float]] = {}
     for record in load_fold_records(run_dir):
         entry = per_model.setdefault(record["model"], {"tune_s": 0.0, "train_s": 0.0, "evaluate_s": 0.0})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmark.core.rundir import record_invocation
+from benchmark.core.rundir import REPORT_HTML, REPORT_MARKDOWN, record_invocation
 from benchmark.core.timing import StageClock
 from benchmark.cv.pipeline import run
 from benchmark.data.load import uses_demo_data
@@ -27,5 +27,5 @@ def main(args: argparse.Namespace, config: Config) -> int:
         print(line)
     for model, entry in summary["models"].items():
         print(inflation_sentence(model, entry))
-    print(f"results: {run_dir}  report: {run_dir / 'report.html'}  summary: {run_dir / 'summary.md'}")
+    print(f"results: {run_dir}  report: {run_dir / REPORT_HTML}  summary: {run_dir / REPORT_MARKDOWN}")
     return 0

@@ -1,4 +1,27 @@
-"""The run directory's layout: the contract between the stages that write it and the report that reads it."""
+"""The run directory: the contract between the stages that write it and every reader after them.
+
+Every file a run directory holds is named here, once; each is written atomically (temp file and
+rename), so a reader sees a whole file or none. In the order a run writes them:
+
+  .lock                 held (flock) by the one process running the run; a second one is refused
+  data_summary.json     images, groups and videos per class, bad files, the data's content fingerprint
+  config.json           the exact config (its data_dir is the data used); its presence marks a run dir
+  environment.json      package versions, machine, storage URL (password redacted)
+  thumbnails/           a few images per class for the report (index.json lists them)
+  parts.json            the parts of the run: one for `run`, one per fraction for `curve`
+  manifests/<strategy>.csv  one row per image: path, label, group, outer fold
+  groups.json           with --groups infer: the inferred groups' agreement with the file names
+  splits.json           per strategy and fold: sizes and the share of test videos seen in training;
+                        written last of the set-up, so a worker waits for it
+  audit.json, audit/    the leakage audit and thumbnails of its worst pairs
+  optuna.db             the run's Optuna storage when no --storage URL is given
+  [fractions/<f>/]folds/<model>/<strategy>/fold<k>.json            one record per finished outer fold
+  [fractions/<f>/]folds/<model>/<strategy>/fold<k>.predictions.csv that fold's test predictions, before it
+  results.csv, predictions.csv, summary.json, mistakes/    (run) from the records
+  curve.json            (curve) the points and the fitted power law
+  timings.json          wall time per stage, one entry per invocation
+  report.html, summary.md   the report, rebuilt from the files above alone
+"""
 
 from __future__ import annotations
 
@@ -16,9 +39,33 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.core.timing import StageClock
 from splits.names import STRATEGIES
 
-OPTUNA_DB = "optuna.db"  # a run's own Optuna storage when no --storage URL is given
-CONFIG = "config.json"  # the exact config; written first, so its presence marks a run directory
-LOCK = ".lock"  # held by the one process that runs the run (see `lock_run_dir`)
+LOCK = ".lock"
+DATA_SUMMARY = "data_summary.json"
+CONFIG = "config.json"
+ENVIRONMENT = "environment.json"
+THUMBNAILS = "thumbnails"
+PARTS = "parts.json"
+MANIFESTS = "manifests"
+GROUPS = "groups.json"
+SPLITS = "splits.json"
+AUDIT = "audit.json"
+AUDIT_THUMBNAILS = "audit"
+OPTUNA_DB = "optuna.db"
+FOLDS = "folds"
+FRACTIONS = "fractions"  # curve: one records folder per share of the training videos
+RESULTS = "results.csv"
+PREDICTIONS = "predictions.csv"
+SUMMARY = "summary.json"
+MISTAKES = "mistakes"
+CURVE = "curve.json"
+TIMINGS = "timings.json"
+REPORT_HTML = "report.html"
+REPORT_MARKDOWN = "summary.md"
+INDEX = "index.json"  # in thumbnails/ and mistakes/: what the folder's images show
+
+
+def manifest_path(run_dir: Path, strategy: str) -> Path:
+    return Path(run_dir) / MANIFESTS / f"{strategy}.csv"
 
 
 def sqlite_url(path: Path) -> str:
@@ -27,7 +74,7 @@ def sqlite_url(path: Path) -> str:
 
 
 def fold_record_path(run_dir: Path, model: str, strategy: str, fold: int) -> Path:
-    return Path(run_dir) / "folds" / model / strategy / f"fold{fold}.json"
+    return Path(run_dir) / FOLDS / model / strategy / f"fold{fold}.json"
 
 
 def fold_predictions_path(run_dir: Path, model: str, strategy: str, fold: int) -> Path:
@@ -37,7 +84,7 @@ def fold_predictions_path(run_dir: Path, model: str, strategy: str, fold: int) -
 
 def load_fold_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished outer fold's record, by model, then strategy (grouped first), then fold."""
-    records = [json.loads(path.read_text(encoding="utf-8")) for path in (Path(run_dir) / "folds").rglob("fold*.json")]
+    records = [json.loads(path.read_text(encoding="utf-8")) for path in (Path(run_dir) / FOLDS).rglob("fold*.json")]
     order = {name: index for index, name in enumerate(STRATEGIES)}
     return sorted(records, key=lambda r: (r["model"], order.get(r["strategy"], len(order)), r["fold"]))
 
@@ -90,7 +137,7 @@ def unlock_run_dir(run_dir: Path) -> None:
 
 def record_invocation(run_dir: Path, clock: StageClock, replace_last: bool = False) -> None:
     """timings.json: one entry per invocation; `replace_last` updates this invocation's entry."""
-    path = Path(run_dir) / "timings.json"
+    path = Path(run_dir) / TIMINGS
     invocations = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     if replace_last and invocations:
         invocations.pop()

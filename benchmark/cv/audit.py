@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json
+from benchmark.core.rundir import AUDIT, AUDIT_THUMBNAILS
 from benchmark.data.dataset import Dataset
 from benchmark.data.fingerprints import Fingerprints, Thresholds, fingerprints, thresholds_of
 from benchmark.data.thumbnails import write_thumbnail
@@ -140,8 +141,8 @@ def write_audit(run_dir: Path, dataset: Dataset, config: Config, folds: dict[str
         for n, pair in enumerate(entry["worst_pairs"][:PAIRS_IN_REPORT]):
             for side in ("test", "train"):
                 name = f"{strategy}-{n}-{side}.jpg"
-                write_thumbnail(dataset.root / pair[side], run_dir / "audit" / name)
-                pair[f"{side}_thumbnail"] = f"audit/{name}"
-    atomic_write_json(run_dir / "audit.json", summary)
+                write_thumbnail(dataset.root / pair[side], run_dir / AUDIT_THUMBNAILS / name)
+                pair[f"{side}_thumbnail"] = f"{AUDIT_THUMBNAILS}/{name}"
+    atomic_write_json(run_dir / AUDIT, summary)
     for line in audit_lines(summary)[: len(summary) + 1]:
         print(f"audit: {line}", file=sys.stderr)

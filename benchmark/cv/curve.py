@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json
-from benchmark.core.rundir import load_fold_records, record_invocation
+from benchmark.core.rundir import CURVE, load_fold_records, record_invocation
 from benchmark.core.timing import StageClock
 from benchmark.core.words import count_of
 from benchmark.cv.folds import RunData, run_folds
@@ -52,7 +52,7 @@ def run_curve(
         run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs)
         clock.lap("folds")
     curve = summarize_curve(run_dir, sorted(fractions), config.seed)
-    atomic_write_json(run_dir / "curve.json", curve)
+    atomic_write_json(run_dir / CURVE, curve)
     clock.lap("summary")
     record_invocation(run_dir, clock)
     return run_dir, curve

@@ -15,7 +15,15 @@ from typing import Any
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
-from benchmark.core.rundir import fold_predictions_path, load_fold_records, record_invocation
+from benchmark.core.rundir import (
+    MISTAKES,
+    PREDICTIONS,
+    RESULTS,
+    SUMMARY,
+    fold_predictions_path,
+    load_fold_records,
+    record_invocation,
+)
 from benchmark.core.timing import StageClock
 from benchmark.cv.folds import RunData, run_folds
 from benchmark.cv.prepare import prepare_run
@@ -50,11 +58,11 @@ def run(
     clock.lap("folds")
     records = load_fold_records(run_dir)
     results = results_frame(records)
-    atomic_write_text(run_dir / "results.csv", results.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(run_dir / RESULTS, results.to_csv(index=False, lineterminator="\n"))
     joined = joined_predictions(run_dir, records)
-    atomic_write_text(run_dir / "predictions.csv", joined)
+    atomic_write_text(run_dir / PREDICTIONS, joined)
     predictions = pd.read_csv(io.StringIO(joined), keep_default_na=False)
-    write_mistake_thumbnails(predictions, dataset.root, run_dir / "mistakes")
+    write_mistake_thumbnails(predictions, dataset.root, run_dir / MISTAKES)
     run_summary = {
         "run_id": run_dir.name,
         "data_dir": str(dataset.root),
@@ -63,7 +71,7 @@ def run(
         "seed": config.seed,
         **summarize(results),
     }
-    atomic_write_json(run_dir / "summary.json", run_summary)
+    atomic_write_json(run_dir / SUMMARY, run_summary)
     clock.lap("summary")
     record_invocation(run_dir, clock)
     return run_dir, run_summary

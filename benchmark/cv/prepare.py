@@ -20,7 +20,22 @@ from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_writable, refuse_data_overlap
-from benchmark.core.rundir import CONFIG, LOCK, OPTUNA_DB, is_run_dir, lock_run_dir, sqlite_url
+from benchmark.core.rundir import (
+    CONFIG,
+    DATA_SUMMARY,
+    ENVIRONMENT,
+    FRACTIONS,
+    GROUPS,
+    LOCK,
+    OPTUNA_DB,
+    PARTS,
+    SPLITS,
+    THUMBNAILS,
+    is_run_dir,
+    lock_run_dir,
+    manifest_path,
+    sqlite_url,
+)
 from benchmark.core.timing import StageClock
 from benchmark.cv.folds import FoldTask, fold_tasks, study_name, tuning_folds
 from benchmark.cv.splitting import fold_assignment, split_manifest, split_statistics
@@ -53,7 +68,7 @@ def run_parts(run_id: str, fractions: list[float] | None) -> list[Part]:
     """The parts of a run (`fractions` None) or of a learning curve."""
     if fractions is None:
         return [Part(run_id, ".")]
-    return [Part(f"{run_id}@{f:.2f}", f"fractions/{f:.2f}", f) for f in sorted(fractions)]
+    return [Part(f"{run_id}@{f:.2f}", f"{FRACTIONS}/{f:.2f}", f) for f in sorted(fractions)]
 
 
 @dataclass(frozen=True)
@@ -96,10 +111,10 @@ def prepare_run(
     clock.lap("scan")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
     atomic_write_json(
-        run_dir / "environment.json", {"storage": redact_url(storage), **machine(), "versions": package_versions()}
+        run_dir / ENVIRONMENT, {"storage": redact_url(storage), **machine(), "versions": package_versions()}
     )
-    write_thumbnails(dataset.images, dataset.root, run_dir / "thumbnails")
-    atomic_write_json(run_dir / "parts.json", [part.__dict__ for part in parts])
+    write_thumbnails(dataset.images, dataset.root, run_dir / THUMBNAILS)
+    atomic_write_json(run_dir / PARTS, [part.__dict__ for part in parts])
     write_splits(run_dir, dataset, folds, agreement)
     clock.lap("splits")
     return PreparedRun(run_dir, config, storage, dataset, folds, parts, agreement)
@@ -140,7 +155,7 @@ def claim_run_dir(run_dir: Path, config: Config, summary: dict[str, Any], storag
         return
     # The data summary (with the data's fingerprint) before config.json: a directory with a config
     # always has the fingerprint to check the next invocation against.
-    atomic_write_json(run_dir / "data_summary.json", summary)
+    atomic_write_json(run_dir / DATA_SUMMARY, summary)
     atomic_write_text(run_dir / CONFIG, config.to_json())
 
 
@@ -160,7 +175,7 @@ def refuse_another_run(run_dir: Path, config: Config, summary: dict[str, Any]) -
             f"run directory {run_dir} was made with another config ({details}{more}); pass a new --run-id "
             "or restore the config"
         )
-    path = run_dir / "data_summary.json"
+    path = run_dir / DATA_SUMMARY
     before = json.loads(path.read_text(encoding="utf-8")).get("content_fingerprint") if path.is_file() else None
     now_ = summary.get("content_fingerprint")
     if before is not None and before != now_:
@@ -182,11 +197,11 @@ def write_splits(
     splits.json last: a worker waits for it."""
     statistics = []
     for strategy, assignment in folds.items():
-        atomic_write_text(run_dir / "manifests" / f"{strategy}.csv", split_manifest(dataset, strategy, assignment))
+        atomic_write_text(manifest_path(run_dir, strategy), split_manifest(dataset, strategy, assignment))
         statistics.extend(split_statistics(dataset, strategy, assignment))
     if agreement is not None:
-        atomic_write_json(run_dir / "groups.json", {"source": "inferred from pixels", **agreement})
-    atomic_write_json(run_dir / "splits.json", statistics)
+        atomic_write_json(run_dir / GROUPS, {"source": "inferred from pixels", **agreement})
+    atomic_write_json(run_dir / SPLITS, statistics)
     for strategy in folds:
         rows = [r for r in statistics if r["strategy"] == strategy]
         share = np.mean([r["test_share_with_video_in_train"] for r in rows])

@@ -14,6 +14,7 @@ import pandas as pd
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_file
+from benchmark.core.rundir import manifest_path
 from benchmark.data.dataset import Dataset
 from config import Config
 from splits.manifest import manifest_csv, manifest_frame, read_manifest
@@ -56,7 +57,7 @@ def folds_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str,
     """A run's folds read back from its manifests: what a worker joining the run trains on."""
     folds: dict[str, np.ndarray] = {}
     for strategy in strategies:
-        path = run_dir / "manifests" / f"{strategy}.csv"
+        path = manifest_path(run_dir, strategy)
         folds.update(folds_from_manifest(dataset, read_manifest(path), path))
     return folds
 

@@ -18,7 +18,7 @@ import optuna
 
 from benchmark.core.environment import configure_devices
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import CONFIG
+from benchmark.core.rundir import CONFIG, PARTS, SPLITS
 from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, study_name, tune_fold
 from benchmark.cv.prepare import Part
 from benchmark.cv.splitting import folds_from_manifests
@@ -31,14 +31,14 @@ from config import Config
 
 def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
     """Trials this worker finished; returns when every study of the run (every part of a curve) has its budget."""
-    _wait_for(run_dir / "splits.json", wait_s)  # written after config, data summary, parts and every manifest
+    _wait_for(run_dir / SPLITS, wait_s)  # written after config, data summary, parts and every manifest
     config = Config.from_dict(json.loads((run_dir / CONFIG).read_text(encoding="utf-8")))
     if not config.data_dir.is_dir():
         raise BenchmarkError(f"the run's data folder {config.data_dir} is not visible here: mount it at the same path")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
     dataset = load_grouped(config, config.data_dir)[0].with_keys(config.scan_workers)
     folds = folds_from_manifests(run_dir, dataset, config.strategies)
-    parts = [Part(**entry) for entry in json.loads((run_dir / "parts.json").read_text(encoding="utf-8"))]
+    parts = [Part(**entry) for entry in json.loads((run_dir / PARTS).read_text(encoding="utf-8"))]
     work = [(part, RunData(dataset, folds, part.train_fraction), task) for part in parts for task in part.tasks(config)]
     source = DatasetSource.of(dataset, dataset.class_names, config)
     print(

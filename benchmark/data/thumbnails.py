@@ -9,6 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from benchmark.core.atomic import atomic_write_bytes, atomic_write_json
+from benchmark.core.rundir import INDEX
 from benchmark.data.images import BadImageError, load_rgb
 
 THUMBNAIL_HEIGHT = 96
@@ -28,7 +29,7 @@ def write_thumbnails(images: pd.DataFrame, root: Path, out_dir: Path) -> dict[st
             target = out_dir / f"{class_index:02d}-{n}.jpg"
             if target.is_file() or write_thumbnail(root / path, target):
                 index[str(label)].append(target.name)
-    atomic_write_json(out_dir / "index.json", index)
+    atomic_write_json(out_dir / INDEX, index)
     return index
 
 
@@ -66,5 +67,5 @@ def write_mistake_thumbnails(predictions: pd.DataFrame, root: Path, out_dir: Pat
                         "confidence": float(row.confidence), "fold": int(row.fold), "thumbnail": target.name,
                     }
                 )  # fmt: skip
-    atomic_write_json(out_dir / "index.json", index)
+    atomic_write_json(out_dir / INDEX, index)
     return index
