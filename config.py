@@ -118,7 +118,7 @@ class Config:
     # What `curve` trains unless --models says otherwise: the cheapest strong model (frozen ImageNet
     # features with a linear probe or dense head, seconds per fold).
     curve_models: tuple[str, ...] = setting(("EfficientNetLite0",), choices=model_names)
-    strategies: tuple[str, ...] = setting(("grouped", "leaky"), choices=STRATEGIES)
+    strategies: tuple[str, ...] = setting(STRATEGIES, choices=STRATEGIES)
 
     # --- scanning ---
     scan_workers: int = setting(4, low=1)

@@ -86,34 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="nested-CV benchmark: grouped vs leaky folds, Optuna tuning inside")
-    _data_options(run, required=False)
-    run.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
-    run.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
-    run.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=f"default: {' '.join(DEFAULT.models)}")
-    run.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
-    _groups_option(run)
-    run.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
-    run.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
-    run.add_argument("--timeout", type=_positive, help="seconds of tuning per outer fold (Optuna's timeout)")
-    _set_option(run)
-    run.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
-    run.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+    _run_options(run, f"default: {' '.join(DEFAULT.models)}")
 
     curve = commands.add_parser("curve", help="learning curve: accuracy vs videos per class, and what more would buy")
-    _data_options(curve, required=False)
-    curve.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="default: EfficientNetLite0 (the cheapest)")
+    _run_options(curve, f"default: {' '.join(DEFAULT.curve_models)} (config.curve_models)")
     curve.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
                        help="shares of each class's training videos (default 0.25 0.5 0.75 1.0)")  # fmt: skip
-    curve.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
-    curve.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
-    curve.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="default: grouped and leaky")
-    _groups_option(curve)
     curve.add_argument("--json", type=Path, help="also write the points and the extrapolation to this file")
-    curve.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
-    curve.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel")
-    curve.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
-    curve.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
-    _set_option(curve)
 
     worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
@@ -231,6 +210,22 @@ def _at_least(least: int):
 
     parse.__name__ = "count"
     return parse
+
+
+def _run_options(parser: argparse.ArgumentParser, models_help: str) -> None:
+    """What `run` and `curve` share: both are nested cross-validation into a run directory."""
+    _data_options(parser, required=False)
+    parser.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
+    parser.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=models_help)
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
+    _groups_option(parser)
+    parser.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
+    parser.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
+    parser.add_argument("--timeout", type=_positive, help="seconds of tuning per outer fold (Optuna's timeout)")
+    _set_option(parser)
+    parser.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
+    parser.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
 
 
 def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:

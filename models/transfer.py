@@ -10,7 +10,7 @@ probabilities out) is the same shape whatever the head, and a probe's standardis
 into that layer's weights. Training never touches pixels: the head trains on cached pooled
 features, fine-tuning on the cached input of the first unfrozen block.
 
-Imported only when an EfficientNet is trained (models/efficientnet.py holds its spec).
+Imported only when an EfficientNet is trained (models/efficientnet.py declares its ModelSpec).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class EfficientNetLearner:
         head_views: str = "all",
         b0_weights: Path | None = None,
     ):
-        self.spec, self.hp, self.n_classes, self.seed = backbone, dict(hp), n_classes, seed
+        self.variant, self.hp, self.n_classes, self.seed = backbone, dict(hp), n_classes, seed
         self.name = backbone.name
         self.runtime, self.cache_dir, self.b0_weights = runtime, Path(runtime.cache_dir), b0_weights
         self.head_kind = str(self.hp.get("head", "dense"))
@@ -166,8 +166,8 @@ class EfficientNetLearner:
 
     # -- cached activations -------------------------------------------------------------------
     def _weights_id(self) -> str:
-        if self.spec.lite:
-            return converted_weights(self.spec, self.cache_dir).stem.split(".")[0]
+        if self.variant.lite:
+            return converted_weights(self.variant, self.cache_dir).stem.split(".")[0]
         return f"b0-{Path(self.b0_weights).stem if self.b0_weights else 'imagenet'}"
 
     def _parts(self, position: str) -> list[str]:
@@ -182,7 +182,9 @@ class EfficientNetLearner:
     def extractor_model(self) -> keras.Model:
         """Pixels -> [pooled, cut1, ..., cutN] of the frozen backbone, as a Keras model."""
         backbone = self._backbone()
-        cuts = [backbone.get_layer(cut_layer(backbone, self.spec, n)).output for n in range(1, self.max_unfrozen + 1)]
+        cuts = [
+            backbone.get_layer(cut_layer(backbone, self.variant, n)).output for n in range(1, self.max_unfrozen + 1)
+        ]
         pooled = keras.layers.GlobalAveragePooling2D()(backbone.output)
         return keras.Model(backbone.input, [pooled, *cuts])
 
@@ -222,13 +224,13 @@ class EfficientNetLearner:
 
         features = {}
         for position in self.positions:
-            spec = dataclasses.replace(self.preprocess, position=position)
+            view = dataclasses.replace(self.preprocess, position=position)
             names = self._output_names(position)
             keep = [name.split("-")[0] in parts for name in names]
             if not any(keep):
                 continue
-            namespace = f"features/{self.name}-{self._weights_id()}/{spec.key()}"
-            arrays = source.features(namespace, names, spec, compute_for(position), keep)
+            namespace = f"features/{self.name}-{self._weights_id()}/{view.key()}"
+            arrays = source.features(namespace, names, view, compute_for(position), keep)
             for name, array in zip([n for n, kept in zip(names, keep) if kept], arrays):
                 part, flip = name.split("-")
                 features[f"{part}-{position}-{flip}"] = array
@@ -258,8 +260,11 @@ class EfficientNetLearner:
             "feature extraction, Keras predict (img/s)": rate(lambda: model.predict(pixels, batch_size=32, verbose=0)),
         }
 
+    def _tail(self) -> EpochTrainer:
+        return tail_trainer(self.variant, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+
     def _backbone(self) -> keras.Model:
-        model = load_backbone(self.spec, self.cache_dir, self.b0_weights)
+        model = load_backbone(self.variant, self.cache_dir, self.b0_weights)
         model.trainable = False
         return model
 
@@ -280,7 +285,9 @@ class EfficientNetLearner:
         if self.unfrozen:
             # Fine-tuning trains on the centre crop and its mirror: the other positions would triple
             # the costliest phase for views the head has already seen.
-            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+            trainer = tail_trainer(
+                self.variant, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights
+            )
             x = np.concatenate([features[f"{cut}-center-{flip}"][train_idx] for flip in ("plain", "mirrored")])
             y = np.concatenate([labels[train_idx]] * 2)
             val = None if val_idx is None else (features[f"{cut}-center-plain"][val_idx], labels[val_idx])
@@ -298,7 +305,9 @@ class EfficientNetLearner:
         if self.unfrozen:
             cut = f"cut{self.unfrozen}"
             features = self.features(source, (cut,))
-            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+            trainer = tail_trainer(
+                self.variant, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights
+            )
             probabilities = [trainer.predict_proba(features[f"{cut}-center-{flip}"][idx], self.tail_weights)
                              for flip in flips]  # fmt: skip
         else:
@@ -312,7 +321,9 @@ class EfficientNetLearner:
         """Pixels in, probabilities out: the backbone with its fine-tuned tail plus the head."""
         backbone = self._backbone()
         if self.unfrozen:
-            trainer = tail_trainer(self.spec, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
+            trainer = tail_trainer(
+                self.variant, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights
+            )
             trainer.set_weights(self.tail_weights)
             for layer in trainer.features.layers:
                 if layer.weights and layer.name in {other.name for other in backbone.layers}:
@@ -327,9 +338,9 @@ class EfficientNetLearner:
         return keras.Model(backbone.input, outputs, name=f"{self.name.lower()}_classifier")
 
 
-def cut_layer(backbone: keras.Model, spec: Backbone, unfrozen: int) -> str:
+def cut_layer(backbone: keras.Model, variant: Backbone, unfrozen: int) -> str:
     """The last layer before the first of the last `unfrozen` blocks."""
-    first_unfrozen = spec.block_names()[-unfrozen]
+    first_unfrozen = variant.block_names()[-unfrozen]
     names = [layer.name for layer in backbone.layers]
     return names[names.index(f"{first_unfrozen}_expand_conv") - 1]
 
@@ -337,18 +348,18 @@ def cut_layer(backbone: keras.Model, spec: Backbone, unfrozen: int) -> str:
 _TAILS: dict[tuple, EpochTrainer] = {}
 
 
-def tail_trainer(spec: Backbone, unfrozen: int, n_classes: int, seed: int, cache_dir: Path,
+def tail_trainer(variant: Backbone, unfrozen: int, n_classes: int, seed: int, cache_dir: Path,
                  b0_weights: Path | None) -> EpochTrainer:  # fmt: skip
     """The last `unfrozen` blocks (batch norm frozen, in inference mode, as Keras' fine-tuning guide
     advises) and a Dense classifier, on their own copy of the backbone; traced once per process."""
-    key = (spec.name, unfrozen, n_classes, seed, str(cache_dir), str(b0_weights))
+    key = (variant.name, unfrozen, n_classes, seed, str(cache_dir), str(b0_weights))
     if key not in _TAILS:
         keras.utils.set_random_seed(seed)
-        backbone = load_backbone(spec, cache_dir, b0_weights)
-        cut = backbone.get_layer(cut_layer(backbone, spec, unfrozen)).output
+        backbone = load_backbone(variant, cache_dir, b0_weights)
+        cut = backbone.get_layer(cut_layer(backbone, variant, unfrozen)).output
         pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
-        tail = keras.Model(cut, pooled, name=f"{spec.name.lower()}_tail")
-        tail_blocks = tuple(f"{name}_" for name in spec.block_names()[-unfrozen:]) + ("top_",)
+        tail = keras.Model(cut, pooled, name=f"{variant.name.lower()}_tail")
+        tail_blocks = tuple(f"{name}_" for name in variant.block_names()[-unfrozen:]) + ("top_",)
         backbone.trainable = True
         for layer in backbone.layers:
             is_tail = layer.name.startswith(tail_blocks)
@@ -358,11 +369,11 @@ def tail_trainer(spec: Backbone, unfrozen: int, n_classes: int, seed: int, cache
     return _TAILS[key]
 
 
-def backbone_embeddings(source: ImageSource, runtime: Runtime, spec: Backbone) -> np.ndarray:
+def backbone_embeddings(source: ImageSource, runtime: Runtime, variant: Backbone) -> np.ndarray:
     """(n_images, width) float32: the frozen ImageNet backbone's pooled output of each centre crop.
 
     The same cached activations the EfficientNet learner trains its head on, so an audit before a
     run (or a run after an audit) computes them once.
     """
-    learner = EfficientNetLearner(spec, {"head": "probe"}, 0, 0, runtime, max_unfrozen_blocks=0)
+    learner = EfficientNetLearner(variant, {"head": "probe"}, 0, 0, runtime, max_unfrozen_blocks=0)
     return learner.features(source)["pooled-center-plain"].astype(np.float32)

@@ -18,6 +18,7 @@ from reports import figures
 from reports.render import data_uri, templates
 from reports.rundir import RunDirectory, read_run_directory
 from reports.text import format_p, inflation_sentence
+from splits.names import GROUPED, LEAKY
 from splits.names import STRATEGIES as STRATEGY_ORDER
 
 
@@ -62,10 +63,10 @@ def headline_rows(run: RunDirectory) -> list[dict[str, Any]]:
         rows.append(
             {
                 "model": model,
-                "grouped": entry.get("grouped", {}).get("accuracy"),
-                "leaky": entry.get("leaky", {}).get("accuracy"),
-                "grouped_video": entry.get("grouped", {}).get("video_accuracy"),
-                "leaky_video": entry.get("leaky", {}).get("video_accuracy"),
+                "grouped": entry.get(GROUPED, {}).get("accuracy"),
+                "leaky": entry.get(LEAKY, {}).get("accuracy"),
+                "grouped_video": entry.get(GROUPED, {}).get("video_accuracy"),
+                "leaky_video": entry.get(LEAKY, {}).get("video_accuracy"),
                 "inflation": inflation,
                 "p_text": format_p(inflation["p_value"]) if inflation else "",
                 "sentence": inflation_sentence(model, entry),
@@ -79,9 +80,9 @@ def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
     class_names = records[0]["per_class_f1"].keys() if records else run.class_names
     class_names = list(class_names)
     section: dict[str, Any] = {"name": model, "anchor": model.lower()}
-    grouped = [r for r in records if r["strategy"] == "grouped"] or records
+    grouped = [r for r in records if r["strategy"] == GROUPED] or records
     matrix = np.sum([np.asarray(r["confusion_matrix"]) for r in grouped], axis=0)
-    strategy = grouped[0]["strategy"] if grouped else "grouped"
+    strategy = grouped[0]["strategy"] if grouped else GROUPED
     section["confusion"] = data_uri(
         figures.confusion_matrix(matrix, class_names, f"{model}: {strategy} folds, summed over {len(grouped)} folds")
     )
@@ -119,7 +120,7 @@ def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
         return None
     models = []
     for model in run.models:
-        rows = run.predictions[(run.predictions.model == model) & (run.predictions.strategy == "grouped")]
+        rows = run.predictions[(run.predictions.model == model) & (run.predictions.strategy == GROUPED)]
         per_video = (
             rows.assign(correct=rows.correct.astype(str).str.lower() == "true")
             .groupby(["strategy", "fold", "group"]).correct.mean().rename("frame_accuracy").reset_index()

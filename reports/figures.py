@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COLORS = {"grouped": "#1f6fb4", "leaky": "#d9480f"}
+from splits.names import GROUPED, LEAKY
+
+COLORS = {GROUPED: "#1f6fb4", LEAKY: "#d9480f"}
 DPI = 110
 
 
@@ -147,7 +149,7 @@ def class_counts(images_per_class: dict[str, int], groups_per_class: dict[str, i
     y = np.arange(len(names))
     axes[0].barh(y, [images_per_class[n] for n in names], color="#555")
     axes[0].set_title("images per class")
-    axes[1].barh(y, [groups_per_class.get(n, 0) for n in names], color=COLORS["grouped"])
+    axes[1].barh(y, [groups_per_class.get(n, 0) for n in names], color=COLORS[GROUPED])
     axes[1].set_title("groups (videos + single images) per class")
     axes[0].set_yticks(y, names, fontsize=8)
     axes[0].invert_yaxis()
@@ -192,7 +194,7 @@ def frame_vs_video(results: pd.DataFrame, models: Sequence[str]) -> bytes:
     labels = [f"{model} / {strategy}" for model, strategy in rows.index]
     y = np.arange(len(rows))
     ax.barh(y - 0.2, rows.accuracy, height=0.4, color="#888", label="frame accuracy")
-    ax.barh(y + 0.2, rows.video_accuracy, height=0.4, color=COLORS["grouped"], label="video accuracy (frames vote)")
+    ax.barh(y + 0.2, rows.video_accuracy, height=0.4, color=COLORS[GROUPED], label="video accuracy (frames vote)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from splits.names import GROUPED, LEAKY
+
 
 def headline(summary: dict[str, Any]) -> list[str]:
     lines = []
     for model, entry in summary["models"].items():
         parts = []
-        for strategy in ("grouped", "leaky"):
+        for strategy in (GROUPED, LEAKY):
             if strategy in entry:
                 acc = entry[strategy]["accuracy"]
                 parts.append(f"{strategy} {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]")
@@ -35,7 +37,7 @@ def inflation_sentence(model: str, entry: dict[str, Any], alpha: float = 0.05) -
         return f"{model}: only one split strategy (or one fold) was run, so no leaky-vs-grouped comparison."
     inflation = entry["inflation"]
     points, p_text = 100 * inflation["mean"], format_p(inflation["p_value"])
-    grouped, leaky = entry["grouped"]["accuracy"]["mean"], entry["leaky"]["accuracy"]["mean"]
+    grouped, leaky = entry[GROUPED]["accuracy"]["mean"], entry[LEAKY]["accuracy"]["mean"]
     if inflation["p_value"] >= alpha:
         return (
             f"For {model} the random split and the video-grouped split differ by {points:+.1f} points "

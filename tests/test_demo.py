@@ -32,13 +32,13 @@ def test_layout_and_names_follow_the_real_dataset(tiny_demo):
     summary = dataset.summary()
     assert sorted(p.name for p in tiny_demo.iterdir() if p.is_dir()) == sorted(CLASS_NAMES)
     assert summary["n_classes"] == 22 and summary["n_bad_files"] == 0 and summary["unmatched_names"] == 0
-    spec = DEMO_SCALES["tiny"]
-    assert summary["n_videos"] == 22 * spec.videos_per_class
-    assert summary["single_images"] == 22 * spec.web_images_per_class
+    sizes = DEMO_SCALES["tiny"]
+    assert summary["n_videos"] == 22 * sizes.videos_per_class
+    assert summary["single_images"] == 22 * sizes.web_images_per_class
     # Real prefixes that differ from the folder name are kept.
     assert any(p.name.startswith("cfm_") for p in (tiny_demo / "chest fly machine").iterdir())
     first = next((tiny_demo / "squat").glob("squat_*.jpg"))
-    assert Image.open(first).size == (spec.width, spec.height)
+    assert Image.open(first).size == (sizes.width, sizes.height)
 
 
 def test_frames_of_one_video_are_far_more_alike_than_two_videos_of_a_class(tiny_demo):

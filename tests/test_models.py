@@ -37,25 +37,25 @@ def imagenet_top5(model, photo: np.ndarray, size: int) -> list[int]:
 @pytest.mark.parametrize("name", ["EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2"])
 def test_converted_lite_weights_recognise_real_photos(name, tmp_path):
     skimage_data = pytest.importorskip("skimage.data")
-    spec = backbone(name)
-    model = build_lite(spec, include_top=True)
-    model.load_weights(converted_weights(spec, tmp_path))
-    size = spec.resolution
+    variant = backbone(name)
+    model = build_lite(variant, include_top=True)
+    model.load_weights(converted_weights(variant, tmp_path))
+    size = variant.resolution
     assert set(imagenet_top5(model, skimage_data.chelsea(), size)) & {281, 282, 285}  # tabby, tiger, Egyptian cat
     assert 967 in imagenet_top5(model, skimage_data.coffee(), size)  # espresso
     # Random weights would not: the proof depends on the conversion.
     import keras
 
     keras.utils.set_random_seed(0)
-    assert 967 not in imagenet_top5(build_lite(spec, include_top=True), skimage_data.coffee(), size)[:1]
+    assert 967 not in imagenet_top5(build_lite(variant, include_top=True), skimage_data.coffee(), size)[:1]
 
 
 @pytest.mark.slow
 def test_conversion_is_cached_and_reused(tmp_path):
-    spec = backbone("EfficientNetLite0")
-    first = converted_weights(spec, tmp_path)
+    variant = backbone("EfficientNetLite0")
+    first = converted_weights(variant, tmp_path)
     stamp = first.stat().st_mtime_ns
-    assert converted_weights(spec, tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert converted_weights(variant, tmp_path) == first and first.stat().st_mtime_ns == stamp
 
 
 def test_a_weights_file_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):

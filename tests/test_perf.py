@@ -81,13 +81,13 @@ def test_feature_memory_budget_drops_old_arrays_and_reloads_them(tmp_path, tiny_
         calls.append(len(pixels))
         return [pixels.mean(axis=(1, 2)), pixels.max(axis=(1, 2))]
 
-    spec = EfficientNetLearner(LITE0, {}, 0, 0, Runtime(tmp_path)).preprocess
-    mean_only = source.features("test/a", ["mean", "max"], spec, compute, keep=[True, False])[0]
+    preprocess = EfficientNetLearner(LITE0, {}, 0, 0, Runtime(tmp_path)).preprocess
+    mean_only = source.features("test/a", ["mean", "max"], preprocess, compute, keep=[True, False])[0]
     assert sum(calls) == len(source.paths)  # both outputs cached at once...
     assert len(source._features) == 1  # ...but only the kept one is held
-    maximum = source.features("test/a", ["mean", "max"], spec, compute, keep=[False, True])[0]
+    maximum = source.features("test/a", ["mean", "max"], preprocess, compute, keep=[False, True])[0]
     assert sum(calls) == len(source.paths) and len(source._features) == 1  # over budget: the older one left
-    again = source.features("test/a", ["mean", "max"], spec, compute, keep=[True, False])[0]
+    again = source.features("test/a", ["mean", "max"], preprocess, compute, keep=[True, False])[0]
     assert sum(calls) == len(source.paths)  # read back from disk, not recomputed
     assert np.array_equal(again, mean_only) and maximum.shape == mean_only.shape
 
@@ -119,7 +119,7 @@ def test_perf_command_prints_and_writes_every_figure(tmp_path):
 
 
 def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
-    from benchmark.commands.perf import project_full_run, table, targets_met
+    from benchmark.cv.perf import project_full_run, table, targets_met
 
     per_model = {"CustomCNN": {"tune_s": 600.0, "train_s": 300.0, "evaluate_s": 6.0}}
     by_images = {

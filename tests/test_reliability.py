@@ -280,12 +280,12 @@ def test_cache_invalidates_exactly_what_changed_and_rebuilds_corrupted_entries(r
     decoded: list[str] = []
     real_load = cache_module.load_rgb
     monkeypatch.setattr(cache_module, "load_rgb", lambda path: decoded.append(path.name) or real_load(path))
-    spec, cache_dir = Preprocess(size=32), tmp_path / "cache"
+    preprocess, cache_dir = Preprocess(size=32), tmp_path / "cache"
 
     def load_all() -> np.ndarray:
         paths = sorted(real_copy.rglob("*.jpg"))
         decoded.clear()
-        return load_pixels(paths, [content_key(p) for p in paths], spec, cache_dir, workers=1)
+        return load_pixels(paths, [content_key(p) for p in paths], preprocess, cache_dir, workers=1)
 
     first = load_all()
     assert len(decoded) == 110
@@ -299,7 +299,7 @@ def test_cache_invalidates_exactly_what_changed_and_rebuilds_corrupted_entries(r
     # The edited image is decoded again; the added one is a byte copy, so it shares its twin's entry.
     assert decoded == [edited.name]
 
-    cache = ArrayCache(cache_dir, f"pixels/{spec.key()}")
+    cache = ArrayCache(cache_dir, f"pixels/{preprocess.key()}")
     key = content_key(added)
     entry = bytearray(cache.path(key).read_bytes())
     entry[200] ^= 0xFF  # one flipped byte inside the array data: np.load alone would not notice

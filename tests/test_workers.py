@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from harness import QUICK, ROOT, assert_one_line_error, cli
 
+from benchmark.cv.storage import WORKER_ATTR
+
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -54,7 +56,7 @@ def test_coordinator_and_two_workers_share_the_trials(postgres_url, tiny_demo, t
         done = [t for t in trials if t.state in DONE]
         assert len(done) == 4, f"{summary.study_name}: {len(done)} finished trials, budget 4"
         assert len({t.number for t in done}) == 4  # no trial recorded twice
-        contributors |= {t.user_attrs["worker"] for t in done}
+        contributors |= {t.user_attrs[WORKER_ATTR] for t in done}
     assert len(contributors) >= 2, f"only {contributors} ran trials"
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()

@@ -22,7 +22,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     if uses_demo_data(config, args.data):
         config, changes = demo_budget(config, args.explicit)
         print(f"demo run budget (config.demo_budget, where not set): {changes}", file=sys.stderr)
-    run_dir, curve = run_curve(config, args.data, args.run_id, args.fractions, args.storage, args.n_jobs)
+    run_dir, curve = run_curve(config, args.data, args.run_id, args.fractions, args.storage, args.n_jobs, args.timeout)
     build_report(run_dir)
     if args.json:
         atomic_write_json(args.json, {k: curve[k] for k in ("points", "extrapolation")})

@@ -49,10 +49,10 @@ def check_fields(instance: Any) -> None:
     The one validator: `Config` and every model's options class call it from `__post_init__`.
     """
     hints = typing.get_type_hints(type(instance))
-    for spec in dataclasses.fields(instance):
-        value = parse_value(spec.name, hints[spec.name], getattr(instance, spec.name))
-        _check_limits(spec, value)
-        object.__setattr__(instance, spec.name, value)
+    for attribute in dataclasses.fields(instance):
+        value = parse_value(attribute.name, hints[attribute.name], getattr(instance, attribute.name))
+        _check_limits(attribute, value)
+        object.__setattr__(instance, attribute.name, value)
 
 
 def parse_value(name: str, annotation: Any, value: Any) -> Any:
@@ -128,29 +128,29 @@ def _as_list(name: str, value: Any) -> list[Any]:
     return [value]
 
 
-def _check_limits(spec: dataclasses.Field, value: Any) -> None:
-    meta = spec.metadata
+def _check_limits(attribute: dataclasses.Field, value: Any) -> None:
+    meta = attribute.metadata
     choices = meta.get("choices")
     if choices is not None:
         allowed = choices() if callable(choices) else choices
         values = value if isinstance(value, tuple) else (value,)
         for item in values:
             if item is not None and item not in allowed:
-                raise ConfigError(spec.name, f"must be one of {', '.join(map(str, allowed))}, got {item!r}")
+                raise ConfigError(attribute.name, f"must be one of {', '.join(map(str, allowed))}, got {item!r}")
         if isinstance(value, tuple) and not value:
-            raise ConfigError(spec.name, f"needs at least one of {', '.join(map(str, allowed))}")
+            raise ConfigError(attribute.name, f"needs at least one of {', '.join(map(str, allowed))}")
     bounded = any(meta.get(key) is not None for key in ("low", "high", "above"))
     if isinstance(value, tuple) and bounded and not value:
-        raise ConfigError(spec.name, "needs at least one value")
+        raise ConfigError(attribute.name, "needs at least one value")
     for item in value if isinstance(value, tuple) else (value,):
         if item is None or isinstance(item, (dict, str, Path, bool)):
             continue
         if meta.get("low") is not None and item < meta["low"]:
-            raise ConfigError(spec.name, f"must be at least {meta['low']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be at least {meta['low']:g}, got {item:g}")
         if meta.get("high") is not None and item > meta["high"]:
-            raise ConfigError(spec.name, f"must be at most {meta['high']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be at most {meta['high']:g}, got {item:g}")
         if meta.get("above") is not None and item <= meta["above"]:
-            raise ConfigError(spec.name, f"must be more than {meta['above']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be more than {meta['above']:g}, got {item:g}")
 
 
 def plain(value: Any) -> Any:

@@ -51,12 +51,12 @@ def nearest(queries: np.ndarray, pool: np.ndarray, prints: Fingerprints) -> pd.D
 
 
 def audit_split(
-    images: pd.DataFrame, folds: np.ndarray, strategy: str, prints: Fingerprints, thresholds: Thresholds
+    images: pd.DataFrame, assignment: np.ndarray, strategy: str, prints: Fingerprints, thresholds: Thresholds
 ) -> pd.DataFrame:
     """One row per test image of every fold: its nearest training images and whether it is leaked."""
     groups = images["group"].to_numpy()
     frames = []
-    for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
+    for fold, (train_idx, test_idx) in enumerate(fold_pairs(assignment)):
         found = nearest(test_idx, train_idx, prints)
         found.insert(0, "fold", fold)
         found.insert(0, "strategy", strategy)
@@ -103,12 +103,12 @@ def summarize_audit(rows: pd.DataFrame, images: pd.DataFrame, thresholds: Thresh
     return out
 
 
-def audit(dataset: Dataset, config: Config, folds: dict[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
+def audit(dataset: Dataset, config: Config, assignments: dict[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
     """Per strategy: shares of test images with a near-duplicate in training, and the rows behind them."""
     prints = fingerprints(dataset, config)
     limits = thresholds_of(config)
     rows = pd.concat(
-        [audit_split(dataset.images, array, strategy, prints, limits) for strategy, array in folds.items()],
+        [audit_split(dataset.images, array, strategy, prints, limits) for strategy, array in assignments.items()],
         ignore_index=True,
     )
     return summarize_audit(rows, dataset.images, limits), rows
@@ -134,9 +134,9 @@ def audit_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_audit(run_dir: Path, dataset: Dataset, config: Config, folds: dict[str, np.ndarray]) -> None:
+def write_audit(run_dir: Path, dataset: Dataset, config: Config, assignments: dict[str, np.ndarray]) -> None:
     """audit.json and side-by-side thumbnails of the worst pairs, for the report's leakage section."""
-    summary, _ = audit(dataset, config, folds)
+    summary, _ = audit(dataset, config, assignments)
     for strategy, entry in summary.items():
         for n, pair in enumerate(entry["worst_pairs"][:PAIRS_IN_REPORT]):
             for side in ("test", "train"):

@@ -41,6 +41,7 @@ def run_curve(
     fractions: list[float],
     storage: str | None = None,
     n_jobs: int = 1,
+    timeout: float | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Every model x strategy x fraction x outer fold into one run directory; returns it and curve.json."""
     clock = StageClock()
@@ -48,8 +49,8 @@ def run_curve(
     run_dir, config = prepared.run_dir, prepared.config
     for part in prepared.parts:
         print(f"curve: training on {part.train_fraction:.0%} of each class's videos", file=sys.stderr)
-        share = RunData(prepared.dataset, prepared.folds, train_fraction=part.train_fraction)
-        run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs)
+        share = RunData(prepared.dataset, prepared.assignments, train_fraction=part.train_fraction)
+        run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs, timeout)
         clock.lap("folds")
     curve = summarize_curve(run_dir, sorted(fractions), config.seed)
     atomic_write_json(run_dir / CURVE, curve)
@@ -80,9 +81,9 @@ def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
 
 
 def summarize_curve(run_dir: Path, fractions: list[float], seed: int) -> dict[str, Any]:
-    folds = curve_points(run_dir, fractions)
+    fold_points = curve_points(run_dir, fractions)
     points = []
-    for (model, strategy, fraction), part in folds.groupby(["model", "strategy", "fraction"], sort=True):
+    for (model, strategy, fraction), part in fold_points.groupby(["model", "strategy", "fraction"], sort=True):
         interval = mean_interval(part.accuracy.to_numpy(), part.n_train.mean(), part.n_test.mean())
         points.append(
             {
@@ -96,9 +97,9 @@ def summarize_curve(run_dir: Path, fractions: list[float], seed: int) -> dict[st
             }
         )
     extrapolation = {}
-    for (model, strategy), part in folds.groupby(["model", "strategy"], sort=True):
+    for (model, strategy), part in fold_points.groupby(["model", "strategy"], sort=True):
         extrapolation.setdefault(model, {})[strategy] = extrapolate(part, seed)
-    return {"points": points, "extrapolation": extrapolation, "fold_points": folds.to_dict("records")}
+    return {"points": points, "extrapolation": extrapolation, "fold_points": fold_points.to_dict("records")}
 
 
 def power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:

@@ -20,8 +20,7 @@ from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.environment import configure_devices
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
-from benchmark.core.rundir import fold_predictions_path
-from benchmark.core.rundir import fold_record_path as record_path
+from benchmark.core.rundir import fold_predictions_path, fold_record_path
 from benchmark.core.seeds import derived_seed
 from benchmark.cv.evaluate import classification_metrics, prediction_rows, video_scores
 from benchmark.cv.storage import config_digest, open_study
@@ -40,6 +39,12 @@ class FoldTask:
     strategy: str
     fold: int
 
+    def record_path(self, records_dir: Path) -> Path:
+        return fold_record_path(records_dir, self.model, self.strategy, self.fold)
+
+    def predictions_path(self, records_dir: Path) -> Path:
+        return fold_predictions_path(records_dir, self.model, self.strategy, self.fold)
+
 
 @dataclass(frozen=True)
 class RunData:
@@ -47,21 +52,13 @@ class RunData:
     every image per strategy (plain frames and arrays: picklable for joblib's worker processes)."""
 
     dataset: Dataset
-    folds: dict[str, np.ndarray]
+    assignments: dict[str, np.ndarray]  # strategy -> the outer test fold of every image
     # The share of each class's videos every outer training part keeps (`curve`); test folds stay whole.
     train_fraction: float = 1.0
 
     @property
     def class_names(self) -> list[str]:
         return self.dataset.class_names
-
-
-def fold_record_path(records_dir: Path, task: FoldTask) -> Path:
-    return record_path(records_dir, task.model, task.strategy, task.fold)
-
-
-def predictions_path(records_dir: Path, task: FoldTask) -> Path:
-    return fold_predictions_path(records_dir, task.model, task.strategy, task.fold)
 
 
 def study_name(task: FoldTask) -> str:
@@ -79,7 +76,7 @@ def fold_tasks(config: Config, run_id: str) -> list[FoldTask]:
 
 
 def pending_tasks(records_dir: Path, config: Config, run_id: str) -> list[FoldTask]:
-    return [task for task in fold_tasks(config, run_id) if not fold_record_path(records_dir, task).is_file()]
+    return [task for task in fold_tasks(config, run_id) if not task.record_path(records_dir).is_file()]
 
 
 def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_classes: int) -> optuna.Study:
@@ -131,7 +128,7 @@ class FoldInputs:
 
 def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSource) -> FoldInputs:
     """The same images, outer split and inner folds in the coordinator and in every worker."""
-    train_idx, test_idx = fold_pairs(np.asarray(data.folds[task.strategy]))[task.fold]
+    train_idx, test_idx = fold_pairs(np.asarray(data.assignments[task.strategy]))[task.fold]
     images = data.dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     if data.train_fraction < 1.0:
@@ -214,7 +211,7 @@ def run_fold(
     predictions = prediction_rows(keys, images["path"], source.labels[test_idx], images["group"], proba,
                                   data.class_names)  # fmt: skip
     # Before the record: a fold counts as done only once its predictions are on disk too.
-    atomic_write_text(predictions_path(records_dir, task), predictions.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(task.predictions_path(records_dir), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     record = {
@@ -239,5 +236,5 @@ def run_fold(
         "test_images": test_idx.tolist(),
         "tuning_images": tuning_images.tolist(),
     }
-    atomic_write_json(fold_record_path(records_dir, task), record, indent=None)
+    atomic_write_json(task.record_path(records_dir), record, indent=None)
     return record

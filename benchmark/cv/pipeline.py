@@ -47,14 +47,15 @@ def run(
     the invocation again with `record_invocation(..., replace_last=True)`."""
     clock = clock or StageClock()
     prepared = prepare_run(config, data, run_id, storage, clock)
-    run_dir, config, dataset, folds = prepared.run_dir, prepared.config, prepared.dataset, prepared.folds
+    run_dir, config, dataset = prepared.run_dir, prepared.config, prepared.dataset
+    assignments = prepared.assignments
     if config.audit_in_run:
         from benchmark.cv.audit import write_audit
 
-        write_audit(run_dir, dataset, config, folds)
+        write_audit(run_dir, dataset, config, assignments)
         clock.lap("audit")
     (part,) = prepared.parts
-    run_folds(config, RunData(dataset, folds), run_dir, prepared.storage, part.run_id, n_jobs, timeout)
+    run_folds(config, RunData(dataset, assignments), run_dir, prepared.storage, part.run_id, n_jobs, timeout)
     clock.lap("folds")
     records = load_fold_records(run_dir)
     results = results_frame(records)

@@ -77,7 +77,7 @@ class PreparedRun:
     config: Config  # as recorded in config.json: `data_dir` is the data folder actually used
     storage: str
     dataset: Dataset  # with content keys
-    folds: dict[str, np.ndarray]
+    assignments: dict[str, np.ndarray]
     parts: list[Part]
     agreement: dict[str, Any] | None  # --groups infer: the inferred groups' agreement with the names
 
@@ -97,8 +97,8 @@ def prepare_run(
     summary = dataset.summary()
     print_summary(summary)
     # Outer and inner folds first: an infeasible split must not leave a run directory behind.
-    folds = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
-    check_inner_folds(dataset, folds, config)
+    assignments = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
+    check_inner_folds(dataset, assignments, config)
     prefix = "curve-" if fractions is not None else ""
     run_dir = config.runs_dir / (run_id or prefix + default_run_id(config))
     refuse_data_overlap(run_dir, dataset.root, "--out/--run-id")
@@ -115,19 +115,19 @@ def prepare_run(
     )
     write_thumbnails(dataset.images, dataset.root, run_dir / THUMBNAILS)
     atomic_write_json(run_dir / PARTS, [part.__dict__ for part in parts])
-    write_splits(run_dir, dataset, folds, agreement)
+    write_splits(run_dir, dataset, assignments, agreement)
     clock.lap("splits")
-    return PreparedRun(run_dir, config, storage, dataset, folds, parts, agreement)
+    return PreparedRun(run_dir, config, storage, dataset, assignments, parts, agreement)
 
 
-def check_inner_folds(dataset: Dataset, folds: dict[str, np.ndarray], config: Config) -> None:
+def check_inner_folds(dataset: Dataset, assignments: dict[str, np.ndarray], config: Config) -> None:
     """Every outer training part splits into the inner folds tuning needs (else the run would stop at
     that fold, hours in)."""
     if config.trials == 0:
         return
     images = dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
-    for strategy, assignment in folds.items():
+    for strategy, assignment in assignments.items():
         for fold, (train_idx, _) in enumerate(fold_pairs(assignment)):
             tuning_folds(config, labels, groups, train_idx, strategy, fold)
 
@@ -191,18 +191,18 @@ def _short(value: Any) -> str:
 
 
 def write_splits(
-    run_dir: Path, dataset: Dataset, folds: dict[str, np.ndarray], agreement: dict[str, Any] | None
+    run_dir: Path, dataset: Dataset, assignments: dict[str, np.ndarray], agreement: dict[str, Any] | None
 ) -> None:
     """One manifest per strategy, the per-fold statistics and, with --groups infer, the groups' agreement;
     splits.json last: a worker waits for it."""
     statistics = []
-    for strategy, assignment in folds.items():
+    for strategy, assignment in assignments.items():
         atomic_write_text(manifest_path(run_dir, strategy), split_manifest(dataset, strategy, assignment))
         statistics.extend(split_statistics(dataset, strategy, assignment))
     if agreement is not None:
         atomic_write_json(run_dir / GROUPS, {"source": "inferred from pixels", **agreement})
     atomic_write_json(run_dir / SPLITS, statistics)
-    for strategy in folds:
+    for strategy in assignments:
         rows = [r for r in statistics if r["strategy"] == strategy]
         share = np.mean([r["test_share_with_video_in_train"] for r in rows])
         verdict = "no video on both sides" if strategy == GROUPED else "frames of the same video on both sides"

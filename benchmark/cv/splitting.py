@@ -1,4 +1,4 @@
-"""Stage 3: a scanned dataset's outer folds per strategy, their manifests and statistics.
+"""Stage 3: a scanned dataset's outer assignment per strategy, their manifests and statistics.
 
 The splitters themselves are pure (splits/); this is where they meet a `Dataset` and files.
 """
@@ -26,8 +26,8 @@ def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarr
     return assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
 
 
-def split_manifest(dataset: Dataset, strategy: str, folds: np.ndarray) -> str:
-    return manifest_csv(manifest_frame(dataset.images, folds, strategy))
+def split_manifest(dataset: Dataset, strategy: str, assignment: np.ndarray) -> str:
+    return manifest_csv(manifest_frame(dataset.images, assignment, strategy))
 
 
 def write_split(dataset: Dataset, strategy: str, config: Config, out: Path) -> Path:
@@ -36,7 +36,7 @@ def write_split(dataset: Dataset, strategy: str, config: Config, out: Path) -> P
     return out
 
 
-def folds_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) -> dict[str, np.ndarray]:
+def assignments_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) -> dict[str, np.ndarray]:
     """Align a manifest's fold column with the dataset's rows; every row must match an image."""
     out = {}
     index = pd.Series(np.arange(len(dataset.images)), index=dataset.images["path"])
@@ -44,30 +44,30 @@ def folds_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: Path) 
         unknown = sorted(set(part["path"]) - set(index.index))
         if unknown:
             raise BenchmarkError(f"manifest {source}: {len(unknown)} path(s) not in the data folder, e.g. {unknown[0]}")
-        folds = np.full(len(dataset.images), -1, dtype=np.int64)
-        folds[index[part["path"]].to_numpy()] = part["fold"].to_numpy()
-        if (folds < 0).any():
-            missing = dataset.images["path"].to_numpy()[folds < 0][0]
+        assignment = np.full(len(dataset.images), -1, dtype=np.int64)
+        assignment[index[part["path"]].to_numpy()] = part["fold"].to_numpy()
+        if (assignment < 0).any():
+            missing = dataset.images["path"].to_numpy()[assignment < 0][0]
             raise BenchmarkError(f"manifest {source} has no fold for {missing} (made from another data folder?)")
-        out[str(strategy)] = folds
+        out[str(strategy)] = assignment
     return out
 
 
-def folds_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """A run's folds read back from its manifests: what a worker joining the run trains on."""
-    folds: dict[str, np.ndarray] = {}
+def assignments_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A run's fold assignments read back from its manifests: what a worker joining the run trains on."""
+    assignments: dict[str, np.ndarray] = {}
     for strategy in strategies:
         path = manifest_path(run_dir, strategy)
-        folds.update(folds_from_manifest(dataset, read_manifest(path), path))
-    return folds
+        assignments.update(assignments_from_manifest(dataset, read_manifest(path), path))
+    return assignments
 
 
-def split_statistics(dataset: Dataset, strategy: str, folds: np.ndarray) -> list[dict[str, Any]]:
+def split_statistics(dataset: Dataset, strategy: str, assignment: np.ndarray) -> list[dict[str, Any]]:
     """Per fold: sizes, classes present, and how much of the test fold shares a video with training."""
     images = dataset.images
     labels, groups = images["label"].to_numpy(), images["group"].to_numpy()
     rows = []
-    for fold, (train_idx, test_idx) in enumerate(fold_pairs(folds)):
+    for fold, (train_idx, test_idx) in enumerate(fold_pairs(assignment)):
         seen = set(groups[train_idx])
         shared = np.array([g in seen for g in groups[test_idx]])
         rows.append(

@@ -22,6 +22,17 @@ HEARTBEAT_S, GRACE_S = 10, 60
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 LIVE_STATES = (*DONE_STATES, optuna.trial.TrialState.RUNNING)
 OWNER_KEY = "config_sha256"  # study user attribute: the digest of the config of the run that made it
+# What a trial records besides its parameters and value (Optuna user attributes); tune.py writes them.
+WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
+SURPLUS_ATTR = "surplus"  # a trial started when the budget was already taken, stopped before any work
+INNER_SCORES_ATTR = "inner_scores"  # validation accuracy on each inner fold
+
+
+def best_epochs_attr(phase: str) -> str:
+    """The mean best epoch count of a training phase over the inner folds: the final fit's epochs."""
+    return f"best_epochs_{phase}"
+
+
 # Trials sampled at random before TPE models the results: a few, so a budget of 10 is mostly guided.
 STARTUP_TRIALS = 4
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from splits.names import GROUPED, LEAKY
+
 RESULT_COLUMNS = [
     "model",
     "strategy",
@@ -96,7 +98,7 @@ def summarize(results: pd.DataFrame) -> dict[str, Any]:
                 for metric in ("accuracy", "macro_f1", "balanced_accuracy", "video_accuracy")
             }
         arms = dict(tuple(rows.groupby("strategy")))
-        if {"leaky", "grouped"} <= set(arms) and min(len(arms["leaky"]), len(arms["grouped"])) > 1:
-            entry["inflation"] = difference_interval(arms["leaky"], arms["grouped"], "accuracy")
+        if {LEAKY, GROUPED} <= set(arms) and min(len(arms[LEAKY]), len(arms[GROUPED])) > 1:
+            entry["inflation"] = difference_interval(arms[LEAKY], arms[GROUPED], "accuracy")
         summary["models"][model] = entry
     return summary

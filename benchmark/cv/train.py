@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 
+from benchmark.cv.storage import best_epochs_attr
 from config import Config
 from models.learner import Learner, Runtime
 from models.registry import model_spec
@@ -56,7 +57,7 @@ class ModelPlan:
         best = study.best_trial
         hp = self.trial_hyperparameters(optuna.trial.FixedTrial(best.params))
         for phase, key in self.spec.epoch_keys.items():
-            found = best.user_attrs.get(f"best_epochs_{phase}")
+            found = best.user_attrs.get(best_epochs_attr(phase))
             if found is not None:
                 hp[key] = max(1, int(round(found)))
         return hp

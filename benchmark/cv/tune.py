@@ -13,7 +13,16 @@ import optuna
 
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
-from benchmark.cv.storage import DONE_STATES, LIVE_STATES, queue_defaults, sampler_for
+from benchmark.cv.storage import (
+    DONE_STATES,
+    INNER_SCORES_ATTR,
+    LIVE_STATES,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    best_epochs_attr,
+    queue_defaults,
+    sampler_for,
+)
 from benchmark.cv.train import ModelPlan
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -53,11 +62,11 @@ def objective(
     """
 
     def evaluate(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", WORKER_ID)
+        trial.set_user_attr(WORKER_ATTR, WORKER_ID)
         # Trial numbers are unique and ordered in the storage: the budget belongs to the first n_trials live ones.
         earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE_STATES) if t.number < trial.number]
         if len(earlier) >= n_trials:
-            trial.set_user_attr("surplus", True)
+            trial.set_user_attr(SURPLUS_ATTR, True)
             raise SurplusTrial
         hp = plan.trial_hyperparameters(trial)
         scores, best_epochs = [], []
@@ -78,8 +87,8 @@ def objective(
             scores.append(float((proba.argmax(1) == source.labels[val_idx]).mean()))
             best_epochs.append(result.best_epochs)
         for phase in best_epochs[0]:
-            trial.set_user_attr(f"best_epochs_{phase}", float(np.mean([b[phase] for b in best_epochs])))
-        trial.set_user_attr("inner_scores", scores)
+            trial.set_user_attr(best_epochs_attr(phase), float(np.mean([b[phase] for b in best_epochs])))
+        trial.set_user_attr(INNER_SCORES_ATTR, scores)
         return float(np.mean(scores))
 
     return evaluate

@@ -19,10 +19,10 @@ import optuna
 from benchmark.core.environment import configure_devices
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.rundir import CONFIG, PARTS, SPLITS
-from benchmark.cv.folds import FoldTask, RunData, fold_inputs, fold_record_path, study_name, tune_fold
+from benchmark.cv.folds import FoldTask, RunData, fold_inputs, study_name, tune_fold
 from benchmark.cv.prepare import Part
-from benchmark.cv.splitting import folds_from_manifests
-from benchmark.cv.storage import DONE_STATES, rdb_storage
+from benchmark.cv.splitting import assignments_from_manifests
+from benchmark.cv.storage import DONE_STATES, WORKER_ATTR, rdb_storage
 from benchmark.cv.tune import POLL_S, WORKER_ID
 from benchmark.data.load import load_grouped
 from benchmark.data.source import DatasetSource
@@ -37,9 +37,13 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
         raise BenchmarkError(f"the run's data folder {config.data_dir} is not visible here: mount it at the same path")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
     dataset = load_grouped(config, config.data_dir)[0].with_keys(config.scan_workers)
-    folds = folds_from_manifests(run_dir, dataset, config.strategies)
+    assignments = assignments_from_manifests(run_dir, dataset, config.strategies)
     parts = [Part(**entry) for entry in json.loads((run_dir / PARTS).read_text(encoding="utf-8"))]
-    work = [(part, RunData(dataset, folds, part.train_fraction), task) for part in parts for task in part.tasks(config)]
+    work = [
+        (part, RunData(dataset, assignments, part.train_fraction), task)
+        for part in parts
+        for task in part.tasks(config)
+    ]
     source = DatasetSource.of(dataset, dataset.class_names, config)
     print(
         f"worker {WORKER_ID}: joined {run_dir.name} ({len(work)} studies, {config.trials} trials each)",
@@ -49,8 +53,7 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
         pending = [
             (data, task)
             for part, data, task in work
-            if not fold_record_path(part.records_dir(run_dir), task).is_file()
-            and _finished(storage, task) < config.trials
+            if not task.record_path(part.records_dir(run_dir)).is_file() and _finished(storage, task) < config.trials
         ]
         if not pending:
             return _count_mine(storage, [task for _, _, task in work])
@@ -75,7 +78,7 @@ def _count_mine(storage: str, tasks: list[FoldTask]) -> int:
             study = optuna.load_study(study_name=study_name(task), storage=rdb_storage(storage))
         except KeyError:
             continue
-        total += sum(t.state in DONE_STATES and t.user_attrs.get("worker") == WORKER_ID for t in study.trials)
+        total += sum(t.state in DONE_STATES and t.user_attrs.get(WORKER_ATTR) == WORKER_ID for t in study.trials)
     return total
 
 

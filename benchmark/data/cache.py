@@ -83,27 +83,27 @@ class ArrayCache:
         atomic_write_bytes(self.path(key), payload + _digest(payload), durable=False)
 
 
-def pixel_cache(cache_root: Path, spec: Preprocess) -> ArrayCache:
-    return ArrayCache(cache_root, f"pixels/{spec.key()}")
+def pixel_cache(cache_root: Path, preprocess: Preprocess) -> ArrayCache:
+    return ArrayCache(cache_root, f"pixels/{preprocess.key()}")
 
 
 def load_pixels(
-    paths: Sequence[Path], keys: Sequence[str], spec: Preprocess, cache_root: Path, workers: int = 4
+    paths: Sequence[Path], keys: Sequence[str], preprocess: Preprocess, cache_root: Path, workers: int = 4
 ) -> np.ndarray:
     """(n, size, size, 3) uint8; each image decoded and resized once, ever."""
-    cache = pixel_cache(cache_root, spec)
+    cache = pixel_cache(cache_root, preprocess)
 
     def one(item: tuple[Path, str]) -> np.ndarray:
         path, key = item
         cached = cache.load(key)
-        if cached is not None and cached.shape == (spec.size, spec.size, 3):
+        if cached is not None and cached.shape == (preprocess.size, preprocess.size, 3):
             return cached
-        array = prepare(load_rgb(path), spec)
+        array = prepare(load_rgb(path), preprocess)
         cache.save(key, array)
         checkpoint("decode")
         return array
 
-    out = np.empty((len(paths), spec.size, spec.size, 3), dtype=np.uint8)
+    out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, array in enumerate(progress(pool.map(one, zip(paths, keys)), total=len(paths), desc="decode images")):
             out[i] = array

@@ -207,14 +207,14 @@ def generate_demo_data(
     elif out.exists() and not out.is_dir():
         raise BenchmarkError(f"{option} {out} is a file: give a folder to write the demo dataset into")
     check_writable(out.parent)
-    spec = DEMO_SCALES[scale]
-    plan = plan_files(spec, seed, total_images)
+    sizes = DEMO_SCALES[scale]
+    plan = plan_files(sizes, seed, total_images)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         for label in CLASS_NAMES:
             (tmp / label).mkdir(parents=True, exist_ok=True)
         jobs = progress(plan, total=len(plan), desc="demo videos")
-        Parallel(n_jobs=n_jobs)(delayed(_render_video)(tmp, spec, seed, *item) for item in jobs)
+        Parallel(n_jobs=n_jobs)(delayed(_render_video)(tmp, sizes, seed, *item) for item in jobs)
         atomic_write_json(tmp / DEMO_STAMP, demo_stamp(scale, seed, total_images), indent=None)
         # Swap in the finished folder so an interrupted generation never looks like a complete one.
         retired = None
@@ -248,29 +248,29 @@ def is_demo_dir(folder: Path) -> bool:
     return read_stamp(folder) is not None
 
 
-def plan_files(spec: DemoScale, seed: int, total_images: int | None = None) -> list[tuple[str, int, int, bool]]:
+def plan_files(sizes: DemoScale, seed: int, total_images: int | None = None) -> list[tuple[str, int, int, bool]]:
     """(class, video number, frame count, is web image) for every video and web image."""
     rng = np.random.default_rng([seed, 0])
     videos: list[list] = []
     for label in CLASS_NAMES:
         # Real video numbers are sparse and run past 9, which catches the seed's 2-digit bug.
-        numbers = sorted(rng.choice(np.arange(1, 70), size=spec.videos_per_class, replace=False).tolist())
+        numbers = sorted(rng.choice(np.arange(1, 70), size=sizes.videos_per_class, replace=False).tolist())
         for number in numbers:
-            videos.append([label, int(number), int(rng.integers(spec.min_frames, spec.max_frames + 1)), False])
-    web = [[label, i + 1, 1, True] for label in CLASS_NAMES for i in range(spec.web_images_per_class)]
-    target = total_images if total_images is not None else spec.total_images
+            videos.append([label, int(number), int(rng.integers(sizes.min_frames, sizes.max_frames + 1)), False])
+    web = [[label, i + 1, 1, True] for label in CLASS_NAMES for i in range(sizes.web_images_per_class)]
+    target = total_images if total_images is not None else sizes.total_images
     if target is not None:
         if target - len(web) < len(videos):
             raise BenchmarkError(f"--images must be at least {len(videos) + len(web)} for this scale")
-        _fit_total(videos, target - len(web), rng, spec)
+        _fit_total(videos, target - len(web), rng, sizes)
     return [tuple(v) for v in videos + web]
 
 
-def _fit_total(videos: list[list], target: int, rng: np.random.Generator, spec: DemoScale) -> None:
+def _fit_total(videos: list[list], target: int, rng: np.random.Generator, sizes: DemoScale) -> None:
     """Nudge frames per video until they sum to `target`, within [1, 4 * max_frames]."""
     counts = np.array([v[2] for v in videos], dtype=np.int64)
     counts = np.maximum(1, np.round(counts * target / counts.sum()).astype(np.int64))
-    ceiling = 4 * spec.max_frames
+    ceiling = 4 * sizes.max_frames
     while counts.sum() != target:
         i = int(rng.integers(len(counts)))
         if counts.sum() < target and counts[i] < ceiling:
@@ -286,10 +286,10 @@ def file_name(label: str, number: int, frame: int, web: bool) -> str:
     return f"{prefix}_g{number}.jpg" if web else f"{prefix}_{number}{frame:05d}.jpg"
 
 
-def _render_video(root: Path, spec: DemoScale, seed: int, label: str, number: int, frames: int, web: bool) -> None:
+def _render_video(root: Path, sizes: DemoScale, seed: int, label: str, number: int, frames: int, web: bool) -> None:
     rng = np.random.default_rng([seed, CLASS_NAMES.index(label), number, int(web)])
     style = _video_style(rng, web)
-    width, height = (spec.width, spec.height)
+    width, height = (sizes.width, sizes.height)
     if web:
         width, height = int(rng.integers(300, 640)), int(rng.integers(300, 640))
     frame_numbers = np.sort(rng.choice(np.arange(1, 990), size=frames, replace=False))

@@ -56,23 +56,23 @@ class DatasetSource:
             self._keys = content_keys([self.root / p for p in self.paths], self.workers)
         return self._keys
 
-    def pixels(self, spec: Preprocess) -> np.ndarray:
-        if spec not in self._pixels:
-            self._pixels[spec] = self.pixels_of(np.arange(len(self.paths)), spec)
-        return self._pixels[spec]
+    def pixels(self, preprocess: Preprocess) -> np.ndarray:
+        if preprocess not in self._pixels:
+            self._pixels[preprocess] = self.pixels_of(np.arange(len(self.paths)), preprocess)
+        return self._pixels[preprocess]
 
-    def pixels_of(self, indices: np.ndarray, spec: Preprocess) -> np.ndarray:
+    def pixels_of(self, indices: np.ndarray, preprocess: Preprocess) -> np.ndarray:
         """Pixels of some images, decoded or read from the cache, without holding the whole dataset."""
-        if spec in self._pixels:
-            return self._pixels[spec][indices]
+        if preprocess in self._pixels:
+            return self._pixels[preprocess][indices]
         paths = [self.root / self.paths[i] for i in indices]
-        return load_pixels(paths, [self.keys[i] for i in indices], spec, self.cache_dir, self.workers)
+        return load_pixels(paths, [self.keys[i] for i in indices], preprocess, self.cache_dir, self.workers)
 
     def features(
         self,
         namespace: str,
         outputs: Sequence[str],
-        spec: Preprocess,
+        preprocess: Preprocess,
         compute: Callable[[np.ndarray], list[np.ndarray]],
         keep: Sequence[bool] | None = None,
     ) -> list[np.ndarray]:
@@ -83,7 +83,7 @@ class DatasetSource:
         if any(absent):  # read (or compute) only what memory lacks
             caches = [ArrayCache(self.cache_dir, f"{namespace}/{name}") for name in outputs]
             arrays = load_features(
-                self.keys, caches, compute, lambda idx: self.pixels_of(idx, spec), keep=absent, batch_size=32
+                self.keys, caches, compute, lambda idx: self.pixels_of(idx, preprocess), keep=absent, batch_size=32
             )
             self._features.update(zip([(namespace, n) for n, a in zip(outputs, absent) if a], arrays))
         for memo in wanted:

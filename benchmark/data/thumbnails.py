@@ -11,6 +11,7 @@ from PIL import Image
 from benchmark.core.atomic import atomic_write_bytes, atomic_write_json
 from benchmark.core.rundir import INDEX
 from benchmark.data.images import BadImageError, load_rgb
+from splits.names import GROUPED
 
 THUMBNAIL_HEIGHT = 96
 PER_CLASS = 3
@@ -54,7 +55,7 @@ def _thumbnail_jpeg(path: Path) -> bytes:
 def write_mistake_thumbnails(predictions: pd.DataFrame, root: Path, out_dir: Path, per_model: int = 8) -> list[dict]:
     """Per model, the most confident mistakes on grouped test folds (videos never seen in training),
     as thumbnails; index.json lists them (model, path, true and predicted class, confidence)."""
-    wrong = predictions[(predictions["strategy"] == "grouped") & ~predictions["correct"].astype(bool)]
+    wrong = predictions[(predictions["strategy"] == GROUPED) & ~predictions["correct"].astype(bool)]
     index = []
     for model, rows in wrong.groupby("model", sort=True):
         top = rows.sort_values(["confidence", "path"], ascending=[False, True], kind="mergesort").head(per_model)
