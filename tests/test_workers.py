@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -121,3 +122,34 @@ def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_r
     # The same run id from another run directory, with another config, on the same storage.
     again = cli("run", *common, "--trials", "3", "--run-id", f"{prefix}-a", "--out", str(tmp_path / "elsewhere"))
     assert_one_line_error(again, "belongs to a run with another config")
+
+
+@pytest.mark.slow
+def test_a_worker_joins_a_curve_run_and_does_its_trials(tiny_demo, tmp_path):
+    """`curve` and `run` share one set-up, so a worker finds a curve's parts and studies as it finds a run's.
+    The coordinator is stopped at its first trial (fault injection, not a race): the worker alone then
+    runs every trial of every part, and the resumed curve only trains and scores."""
+    out, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'curve.db'}"
+    curve = ["curve", "--data", str(tiny_demo), "--folds", "2", "--trials", "2", "--fractions", "0.5", "1.0",
+             "--models", "CustomCNN", "--storage", storage, "--run-id", "c", "--out", str(out), *QUICK]  # fmt: skip
+    stopped = cli(*curve, env={**os.environ, "WORKOUT_BENCH_SIGNAL_AT": "tune:SIGTERM"})
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    worker = cli("worker", "--storage", storage, "--run-id", "c", "--out", str(out), "--wait", "5")
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
+    assert names == sorted(
+        f"c@{f}/CustomCNN/{s}/fold{k}" for f in ("0.50", "1.00") for s in ("grouped", "leaky") for k in range(2)
+    )
+    for name in names:
+        done = [t for t in optuna.load_study(study_name=name, storage=storage).trials if t.state in DONE]
+        assert len(done) == 2 and {t.user_attrs[WORKER_ATTR] for t in done} == {_worker_id(worker.stderr)}, name
+    resumed = cli(*curve)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    points = json.loads((out / "c" / "curve.json").read_text())["points"]
+    assert sorted((p["strategy"], p["fraction"]) for p in points) == [
+        ("grouped", 0.5), ("grouped", 1.0), ("leaky", 0.5), ("leaky", 1.0)
+    ]  # fmt: skip
+
+
+def _worker_id(stderr: str) -> str:
+    return next(line.split()[1].rstrip(":") for line in stderr.splitlines() if line.startswith("worker "))
