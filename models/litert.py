@@ -14,6 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from benchmark.core.environment import native_stderr_filtered
+
 # Batches of a few images keep XNNPACK's working set in cache; measured flat between 1 and 16 here.
 LITERT_BATCH = 4
 
@@ -46,12 +48,13 @@ class LiteRTRunner:
     def __init__(self, path: Path, threads: int | None = None):
         if threads is None:
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        interpreter = _interpreter_class()(model_path=str(path), num_threads=threads)
-        detail = interpreter.get_input_details()[0]
-        # One fixed batch shape, allocated once (the last batch is padded): resizing later is refused
-        # while any output array still refers to the interpreter's memory.
-        interpreter.resize_tensor_input(detail["index"], [LITERT_BATCH, *detail["shape"][1:]])
-        interpreter.allocate_tensors()
+        with native_stderr_filtered():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = _interpreter_class()(model_path=str(path), num_threads=threads)
+            detail = interpreter.get_input_details()[0]
+            # One fixed batch shape, allocated once (the last batch is padded): resizing later is refused
+            # while any output array still refers to the interpreter's memory.
+            interpreter.resize_tensor_input(detail["index"], [LITERT_BATCH, *detail["shape"][1:]])
+            interpreter.allocate_tensors()
         self._runner = interpreter.get_signature_runner()
         (self._input_name,) = self._runner.get_input_details()
         self._interpreter = interpreter

@@ -17,7 +17,7 @@ from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
 from reports.rundir import RunDirectory, read_run_directory
-from reports.text import format_p, inflation_sentence
+from reports.text import format_p, inflation_sentence, interval_text
 from splits.names import GROUPED, LEAKY
 from splits.names import STRATEGIES as STRATEGY_ORDER
 
@@ -252,7 +252,7 @@ def render_markdown(run: RunDirectory) -> str:
 def _interval(accuracy: dict[str, Any] | None) -> str:
     if not accuracy:
         return "–"
-    return f"{100 * accuracy['mean']:.1f}% [{100 * accuracy['ci95'][0]:.1f}, {100 * accuracy['ci95'][1]:.1f}]"
+    return f"{100 * accuracy['mean']:.1f}% {interval_text(accuracy['ci95'], 100, 1)}"
 
 
 def _short(value: Any) -> str:

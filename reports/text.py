@@ -14,7 +14,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
         for strategy in (GROUPED, LEAKY):
             if strategy in entry:
                 acc = entry[strategy]["accuracy"]
-                parts.append(f"{strategy} {acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]")
+                parts.append(f"{strategy} {acc['mean']:.3f} {interval_text(acc['ci95'])}")
         line = f"{model}: accuracy " + ", ".join(parts)
         if "inflation" in entry:
             inflation = entry["inflation"]
@@ -25,6 +25,13 @@ def headline(summary: dict[str, Any]) -> list[str]:
             )
         lines.append(line)
     return lines
+
+
+def interval_text(ci95: list[float | None], scale: float = 1.0, digits: int = 3, sign: str = "") -> str:
+    """`[0.512, 0.688]`; `[n/a]` when there was nothing to estimate the spread from (one fold)."""
+    if ci95[0] is None or ci95[1] is None:
+        return "[n/a]"
+    return f"[{scale * ci95[0]:{sign}.{digits}f}, {scale * ci95[1]:{sign}.{digits}f}]"
 
 
 def format_p(p_value: float) -> str:

@@ -80,3 +80,61 @@ def test_an_explicit_option_always_wins_over_the_demo_budget():
         for option, value in model_spec(model).demo_options.items():
             got = getattr(untouched.options_for(model), option)
             assert got == (tuple(value) if isinstance(value, list) else value)
+
+
+def sample_value(attribute, annotation, default):
+    """A valid value unlike the default, as a user types it on the command line, and as it should parse."""
+    import types
+    import typing
+
+    meta = attribute.metadata
+    choices = meta.get("choices")
+    allowed = choices() if callable(choices) else choices
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return "none", None
+    if origin is tuple:
+        if allowed:
+            return allowed[-1], (allowed[-1],)
+        low = meta.get("low") or 0
+        return f"{low + 3},{low + 5}", (args[0](low + 3), args[0](low + 5))
+    if annotation is bool:
+        return str(not default).lower(), not default
+    if annotation is int:
+        value = default + 1 if meta.get("high") is None or default + 1 <= meta["high"] else default - 1
+        return str(value), value
+    if annotation is float:
+        high = meta.get("high", 1.0)
+        value = (default + high) / 2 if default != high else default / 2
+        return repr(value), value
+    if annotation is str:
+        if allowed:
+            other = next(c for c in allowed if c != default) if len(allowed) > 1 else default
+            return other, other
+        return "x_(?P<video>[0-9]+)$", "x_(?P<video>[0-9]+)$"
+    if str(annotation).startswith("dict"):
+        return '{"CustomCNN": {"max_epochs": 3}}', {"CustomCNN": {"max_epochs": 3}}
+    if annotation.__name__ == "Path":
+        return "/tmp/elsewhere", Path("/tmp/elsewhere")
+    raise AssertionError(f"no sample for {attribute.name}: {annotation}")
+
+
+def test_every_config_field_and_model_option_is_parsed_by_its_type():
+    import dataclasses
+    import typing
+
+    from models.registry import model_names
+
+    hints = typing.get_type_hints(Config)
+    for attribute in dataclasses.fields(Config):
+        text, expected = sample_value(attribute, hints[attribute.name], getattr(DEFAULT, attribute.name))
+        config, explicit = parsed("run", "--set", f"{attribute.name}={text}")
+        assert getattr(config, attribute.name) == expected, attribute.name
+        assert explicit == ({"CustomCNN.max_epochs"} if attribute.name == "model_options" else {attribute.name})
+    for model in model_names():
+        options = model_spec(model).make_options()
+        option_hints = typing.get_type_hints(type(options))
+        for attribute in dataclasses.fields(options):
+            text, expected = sample_value(attribute, option_hints[attribute.name], getattr(options, attribute.name))
+            config, _ = parsed("run", "--set", f"{model}.{attribute.name}={text}")
+            assert getattr(config.options_for(model), attribute.name) == expected, f"{model}.{attribute.name}"

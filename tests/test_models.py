@@ -36,7 +36,8 @@ def imagenet_top5(model, photo: np.ndarray, size: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2"])
 def test_converted_lite_weights_recognise_real_photos(name, tmp_path):
-    skimage_data = pytest.importorskip("skimage.data")
+    from skimage import data as skimage_data  # a dev dependency: installed wherever the tests run
+
     variant = backbone(name)
     model = build_lite(variant, include_top=True)
     model.load_weights(converted_weights(variant, tmp_path))
@@ -80,9 +81,17 @@ def test_torch_reader_refuses_other_files(tmp_path):
         read_state_dict(tmp_path / "wrong.pth")
 
 
-def test_efficientnet_b0_offline_is_one_clear_line(tmp_path):
-    if (Path.home() / ".keras" / "models" / "efficientnetb0_notop.h5").exists():
-        pytest.skip("Keras' B0 weights are cached on this machine")
+def test_efficientnet_b0_offline_is_one_clear_line(tmp_path, monkeypatch):
+    """Offline forced, whatever the machine: an empty Keras cache and a refused download."""
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    def refuse(url: str, *args, **kwargs):
+        raise urllib.error.URLError(f"download refused by the test: {url}")
+
+    monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(tmp_path / "keras-home"))
+    monkeypatch.setattr(file_utils, "urlretrieve", refuse)
     with pytest.raises(ModelError) as caught:
         load_backbone(backbone("EfficientNetB0"), tmp_path)
     message = str(caught.value)

@@ -74,6 +74,7 @@ _NATIVE_NOISE = re.compile(
     r"All log messages before absl::InitializeLog|Could not find cuda drivers|failed call to cuInit"
     r"|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|oneDNN custom operations are on"
     r"|This TensorFlow binary is optimized|computation placer already registered"
+    r"|To enable the following instructions:|Created TensorFlow Lite XNNPACK delegate"
 )
 
 
@@ -99,7 +100,6 @@ def native_stderr_filtered():
 @functools.cache
 def _gpus() -> tuple[str, ...]:
     """The GPUs TensorFlow sees; importing TensorFlow here, once, without its start-up noise."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines
     with native_stderr_filtered():
         import tensorflow as tf
 

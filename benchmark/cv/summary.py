@@ -56,13 +56,17 @@ def corrected_variance_of_mean(scores: np.ndarray, n_train: float, n_test: float
 
 
 def mean_interval(scores: np.ndarray, n_train: float, n_test: float) -> dict[str, Any]:
+    """Mean and 95% interval of a k-fold score (corrected resampled t, Nadeau & Bengio 2003). One fold
+    has no spread to estimate: its interval is unknown (None), not [0, 1]."""
     scores = np.asarray(scores, dtype=float)
-    variance = corrected_variance_of_mean(scores, n_train, n_test)
-    half = float(stats.t.ppf(0.975, len(scores) - 1) * np.sqrt(variance)) if len(scores) > 1 else float("nan")
     mean = float(scores.mean())
+    if len(scores) < 2:
+        return {"mean": mean, "std": None, "ci95": [None, None], "n_folds": int(len(scores))}
+    variance = corrected_variance_of_mean(scores, n_train, n_test)
+    half = float(stats.t.ppf(0.975, len(scores) - 1) * np.sqrt(variance))
     return {
         "mean": mean,
-        "std": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0,
+        "std": float(scores.std(ddof=1)),
         # Scores live in [0, 1]: the interval is clipped there rather than claim 110% accuracy.
         "ci95": [max(0.0, mean - half), min(1.0, mean + half)],
         "n_folds": int(len(scores)),
