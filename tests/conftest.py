@@ -70,6 +70,29 @@ def tiny_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_demo(tiny_demo, tmp_path_factory) -> Path:
+    """8 of the tiny demo's 22 classes (~130 images): for end-to-end properties that do not need every
+    class (determinism, concurrency, a moved run), at a third of the cost; read-only."""
+    root = tmp_path_factory.mktemp("small-demo") / "eight"
+    for folder in sorted(p for p in tiny_demo.iterdir() if p.is_dir())[:8]:
+        shutil.copytree(folder, root / folder.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def weights_only_cache(session_cache, tmp_path_factory) -> Path:
+    """The converted ImageNet weights of the session cache and nothing else: a cold cache for pixels and
+    features that does not convert the same weights file again."""
+    from benchmark.data.cache import WEIGHTS_FOLDER
+    from models.backbones import backbone, converted_weights
+
+    converted_weights(backbone("EfficientNetLite0"), session_cache)
+    folder = tmp_path_factory.mktemp("weights-only")
+    shutil.copytree(session_cache / WEIGHTS_FOLDER, folder / WEIGHTS_FOLDER)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def finished_run(tiny_demo, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     started = time.time()

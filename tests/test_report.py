@@ -60,10 +60,10 @@ def test_headline_numbers_and_sentence_come_from_the_run(finished_run):
 
 
 @pytest.mark.slow
-def test_report_command_rebuilds_from_a_moved_run_directory_alone(tiny_demo, tmp_path):
+def test_report_command_rebuilds_from_a_moved_run_directory_alone(small_demo, tmp_path):
     """The run directory is moved (not copied) and its data folder deleted: the report needs neither."""
     data = tmp_path / "data"
-    shutil.copytree(tiny_demo, data)
+    shutil.copytree(small_demo, data)
     done = cli("run", "--data", str(data), "--folds", "2", "--trials", "2", "--models", "EfficientNetLite0",
                "--out", str(tmp_path / "runs"), "--run-id", "r", *QUICK)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,6 +1,7 @@
 """`run`: nested tuning over grouped and leaky folds, its records, resume after a kill, determinism."""
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -54,14 +55,17 @@ def test_end_to_end_run_writes_one_row_per_model_strategy_fold(finished_run):
     print(f"end-to-end run: {(finished_run / 'elapsed').read_text()} s")
 
 
-def test_same_seed_same_numbers_for_both_models_with_tpe_sampling_and_cold_caches(tiny_demo, tmp_path):
+def test_same_seed_same_numbers_for_both_models_with_tpe_sampling_and_cold_caches(
+    small_demo, weights_only_cache, tmp_path
+):
     """The README's determinism guarantee: the same command and seed on one machine gives the same
     manifests, trial parameters (TPE past its start-up trials), metrics and out-of-fold probabilities to
     the last digit, for both models, each run from an empty cache."""
     trials = STARTUP_TRIALS + 2  # the last two trials of every study are TPE's, not random start-up draws
     runs = []
     for name in ("a", "b"):
-        command = run_command(tiny_demo, tmp_path / name, "--trials", str(trials), "--strategies", "grouped",
+        shutil.copytree(weights_only_cache, tmp_path / name / "cache")  # pixels and features: none cached
+        command = run_command(small_demo, tmp_path / name, "--trials", str(trials), "--strategies", "grouped",
                               "--set", f"cache_dir={tmp_path / name / 'cache'}", "--set", "audit_in_run=false",
                               "--set", "CustomCNN.max_epochs=4")  # fmt: skip
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -229,8 +229,9 @@ def test_a_second_process_on_a_held_run_is_one_line_naming_the_worker(real_sampl
 
 
 @pytest.mark.slow
-def test_two_runs_of_one_id_started_together_give_one_result_and_one_clear_line(tiny_demo, tmp_path):
-    command = run_command(tiny_demo, tmp_path, "--models", "EfficientNetLite0", "--set", "audit_in_run=false")
+def test_two_runs_of_one_id_started_together_give_one_result_and_one_clear_line(small_demo, tmp_path):
+    command = run_command(small_demo, tmp_path, "--models", "EfficientNetLite0", "--set", "audit_in_run=false",
+                          "--trials", "1")  # fmt: skip
     first, second = (subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for _ in range(2))  # fmt: skip
     outcomes = sorted((p.wait(timeout=600), p.stderr.read()) for p in (first, second))

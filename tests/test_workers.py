@@ -132,12 +132,12 @@ def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_r
 
 
 @pytest.mark.slow
-def test_a_worker_joins_a_curve_run_and_does_its_trials(tiny_demo, tmp_path):
+def test_a_worker_joins_a_curve_run_and_does_its_trials(small_demo, tmp_path):
     """`curve` and `run` share one set-up, so a worker finds a curve's parts and studies as it finds a run's.
     The coordinator is stopped at its first trial (fault injection, not a race): the worker alone then
     runs every trial of every part, and the resumed curve only trains and scores."""
     out, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'curve.db'}"
-    curve = ["curve", "--data", str(tiny_demo), "--folds", "2", "--trials", "2", "--fractions", "0.5", "1.0",
+    curve = ["curve", "--data", str(small_demo), "--folds", "2", "--trials", "2", "--fractions", "0.5", "1.0",
              "--models", "CustomCNN", "--storage", storage, "--run-id", "c", "--out", str(out), *QUICK]  # fmt: skip
     stopped = cli(*curve, env={**os.environ, "WORKOUT_BENCH_SIGNAL_AT": "tune:SIGTERM"})
     assert stopped.returncode == 130, stopped.stderr[-2000:]
