@@ -25,6 +25,8 @@ from splits.names import STRATEGIES
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 GROUP_SOURCES = ("names", "infer")
+# How a study becomes the final fit's hyper-parameters (benchmark/cv/train.py, ModelPlan.final_choice).
+SELECTION_RULES = ("one_se", "best")
 FEATURE_RUNTIMES = ("litert", "keras")  # what runs a frozen backbone over cached pixels
 # Where the caches go unless config says otherwise (tests and shared machines point it elsewhere).
 CACHE_DIR_ENV = "WORKOUT_BENCH_CACHE_DIR"
@@ -61,8 +63,19 @@ class Config:
     # generated real-size data), enough to rank trials, and tuning costs a third; the demo (~500) and
     # the real sample keep every inner fold. None: always every inner fold.
     holdout_above: int | None = setting(1000, low=1)
+    # How the study becomes the final fit: "one_se" keeps the defaults unless a trial beats them on the
+    # inner folds by more than one standard error, and trusts early-stopped epochs only where the
+    # validation curve rose above chance; "best" takes the arg-max trial and its early-stopped epochs.
+    final_selection: str = setting("one_se", choices=SELECTION_RULES)
+    # Every outer fold also fits the model's defaults on its whole training part and scores them on the
+    # test fold (none where the final choice is the defaults): results.csv's defaults_* columns and
+    # summary.json's tuning_gain. Off: one final fit per fold, no tuned-vs-defaults comparison.
+    compare_defaults: bool = True
 
     # --- evaluation ---
+    # The region of practical equivalence of the comparisons (accuracy units: 0.01 = 1 point): two
+    # models, or tuned and defaults, within it are "equivalent" (benchmark/cv/compare.py).
+    rope: float = setting(0.01, low=0.0, high=1.0)
     # Test-time augmentation in every evaluation (outer folds, inner validation, evaluate, predict):
     # the mean of the probabilities of each image and its mirror image.
     test_time_mirror: bool = True
@@ -115,6 +128,10 @@ class Config:
     # --- splits ---
     seed: int = 42
     folds: int = setting(5, low=2)
+    # Repeated cross-validation: this many outer splits, each with its own seed (derived from `seed`;
+    # the first is `seed` itself), folds, studies and records; intervals and tests use the corrected
+    # repeated k-fold variance (Bouckaert & Frank 2004).
+    repeats: int = setting(1, low=1)
     # What `curve` trains unless --models says otherwise: the cheapest strong model (frozen ImageNet
     # features with a linear probe or dense head, seconds per fold).
     curve_models: tuple[str, ...] = setting(("EfficientNetLite0",), choices=model_names)

@@ -45,6 +45,7 @@ COMMANDS = {
     "download": "download",
     "perf": "perf",
     "curve": "curve",
+    "compare": "compare",
 }
 # Commands that train or predict: TensorFlow is imported first, once, with its start-up noise filtered.
 TENSORFLOW_COMMANDS = {"run", "worker", "audit", "fit", "evaluate", "predict", "perf", "curve"}
@@ -52,6 +53,7 @@ TENSORFLOW_COMMANDS = {"run", "worker", "audit", "fit", "evaluate", "predict", "
 OPTION_FIELDS = {
     "seed": "seed",
     "folds": "folds",
+    "repeats": "repeats",
     "strict": "strict",
     "strategies": "strategies",
     "models": "models",
@@ -93,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
                        help="shares of each class's training videos (default 0.25 0.5 0.75 1.0)")  # fmt: skip
     curve.add_argument("--json", type=Path, help="also write the points and the extrapolation to this file")
+
+    compare = commands.add_parser("compare", help="run against run: paired tests over the same outer folds")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                         help="two or more run directories; each after the first is compared with it")  # fmt: skip
+    compare.add_argument("--json", type=Path, help="also write every comparison to this JSON file")
+    compare.add_argument("--out", type=Path, help="also write an HTML page of the comparison to this file")
+    compare.add_argument(
+        "--rope", type=float, help="region of practical equivalence, accuracy units (default: the first run's)"
+    )
 
     worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
@@ -216,6 +227,7 @@ def _run_options(parser: argparse.ArgumentParser, models_help: str) -> None:
     """What `run` and `curve` share: both are nested cross-validation into a run directory."""
     _data_options(parser, required=False)
     parser.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
+    parser.add_argument("--repeats", type=int, help="repeated cross-validation: outer splits of their own (default 1)")
     parser.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
     parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=models_help)
     parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")

@@ -57,4 +57,5 @@ def train_epochs(
                 break
     history = result.val_accuracy[start:]
     result.best_epochs[phase] = int(np.nanargmax(history)) + 1 if validate is not None and history else epochs
+    result.best_accuracy[phase] = best if validate is not None and history else float("nan")
     return best_weights if best_weights is not None else snapshot()

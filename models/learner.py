@@ -38,6 +38,7 @@ class ImageSource(Protocol):
 class FitResult:
     val_accuracy: list[float] = field(default_factory=list)  # per epoch, all phases in order
     best_epochs: dict[str, int] = field(default_factory=dict)  # per phase: epochs to reach the best val
+    best_accuracy: dict[str, float] = field(default_factory=dict)  # per phase: that best validation accuracy
 
 
 @dataclass(frozen=True)

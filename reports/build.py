@@ -17,7 +17,7 @@ from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
 from reports.rundir import RunDirectory, read_run_directory
-from reports.text import format_p, inflation_sentence, interval_text
+from reports.text import comparison_sentence, format_p, inflation_sentence, interval_text, tuning_sentence
 from splits.names import GROUPED, LEAKY
 from splits.names import STRATEGIES as STRATEGY_ORDER
 
@@ -46,6 +46,8 @@ def report_context(run: RunDirectory) -> dict[str, Any]:
         "run": run,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "headline": headline_rows(run),
+        "comparisons": comparisons_section(run),
+        "tuning_gains": tuning_lines(run),
         "fold_figure": data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
         "mistakes": mistakes_section(run),
@@ -73,6 +75,38 @@ def headline_rows(run: RunDirectory) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def comparisons_section(run: RunDirectory) -> dict[str, Any] | None:
+    """Model against model on the same outer folds: a forest plot of the paired differences with the ROPE
+    shaded, and one sentence per pair and strategy. None with a single model."""
+    entries = run.summary.get("comparisons", [])
+    if not entries:
+        return None
+    rope = run.summary.get("rope", 0.01)
+    rows = [
+        {"label": f"{e['a']} - {e['b']}, {e['strategy']}" + (", per clip" if e["metric"] != "accuracy" else ""),
+         "mean": e["mean_difference"], "ci95": e["ci95"], "strategy": e["strategy"]}
+        for e in entries
+    ]  # fmt: skip
+    figure = figures.forest(rows, rope, "Paired differences over the same outer folds")
+    return {
+        "figure": data_uri(figure),
+        "sentences": [comparison_sentence(e) for e in entries if e["metric"] == "accuracy"],
+        "entries": entries,
+        "rope": rope,
+        "holm": any("p_value_holm" in e for e in entries),
+    }
+
+
+def tuning_lines(run: RunDirectory) -> list[str]:
+    """What tuning bought over each model's defaults, per strategy (grouped first), from summary.json."""
+    lines = []
+    for model, arms in run.summary.get("tuning_gain", {}).items():
+        for strategy in STRATEGY_ORDER:
+            if strategy in arms:
+                lines.append(tuning_sentence(model, strategy, arms[strategy]["accuracy"], run.summary["trials"]))
+    return lines
 
 
 def model_section(run: RunDirectory, model: str) -> dict[str, Any]:
@@ -242,9 +276,18 @@ def render_markdown(run: RunDirectory) -> str:
             )
         )
     lines += ["", *[f"- {row['sentence']}" for row in headline], ""]
+    comparisons = [e for e in run.summary.get("comparisons", []) if e["metric"] == "accuracy"]
+    if comparisons:
+        lines += ["Model against model, on the same outer folds:", ""]
+        lines += [f"- {comparison_sentence(entry)}" for entry in comparisons] + [""]
+    gains = tuning_lines(run)
+    if gains:
+        lines += ["Tuned against the defaults, on the same outer folds:", ""] + [f"- {line}" for line in gains] + [""]
     lines.append(
-        "CIs and p use the Nadeau-Bengio corrected variance of a k-fold mean (folds share training data). "
-        "Full report: `report.html`."
+        "CIs and p use the Nadeau-Bengio corrected variance of a k-fold mean (folds share training data; with "
+        "repeats, Bouckaert & Frank's corrected repeated k-fold variance); paired comparisons add the Bayesian "
+        "correlated t-test (Corani & Benavoli 2015) against a region of practical equivalence of "
+        f"{100 * run.summary.get('rope', 0.01):g} point(s). Full report: `report.html`."
     )
     return "\n".join(lines) + "\n"
 

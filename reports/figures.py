@@ -226,3 +226,24 @@ def learning_curve(points: pd.DataFrame, fits: dict, title: str) -> bytes:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
     return to_png(figure)
+
+
+def forest(rows: list[dict], rope: float, title: str) -> bytes:
+    """Paired differences (a minus b) with their 95% intervals, one line each, the ROPE shaded."""
+    height = 0.9 + 0.42 * len(rows)
+    figure, ax = plt.subplots(figsize=(7.5, height))
+    ax.axvspan(-100 * rope, 100 * rope, color="#999", alpha=0.25, label=f"ROPE (+-{100 * rope:g} points)")
+    ax.axvline(0, color="#555", linewidth=0.8)
+    for y, row in enumerate(rows):
+        mean, (low, high) = 100 * row["mean"], row["ci95"]
+        colour = COLORS.get(row.get("strategy"), "#333")
+        if low is not None:
+            ax.plot([100 * low, 100 * high], [y, y], color=colour, linewidth=2)
+        ax.plot([mean], [y], "D", color=colour, markersize=6)
+    ax.set_yticks(range(len(rows)), [row["label"] for row in rows], size=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference, accuracy points (a minus b), with 95% interval")
+    ax.set_title(title, size=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return to_png(figure)

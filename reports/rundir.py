@@ -27,7 +27,7 @@ from benchmark.core.rundir import (
     THUMBNAILS,
     TIMINGS,
     is_run_dir,
-    load_fold_records,
+    load_run_records,
     sqlite_url,
 )
 
@@ -81,7 +81,7 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
     summary_file = run_dir / SUMMARY
     if not summary_file.is_file():
         raise ReportError(f"{run_dir} has no summary.json: the run has not finished (run the same command to go on)")
-    records = load_fold_records(run_dir)
+    records = load_run_records(run_dir)
     environment = _read_json(run_dir / ENVIRONMENT, {})
     config = _read_json(run_dir / CONFIG, {})
     trials, importances, note = read_trials(

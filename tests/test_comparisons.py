@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmark.cv.compare import holm, model_comparisons, paired_difference, tuning_gains, verdict
+from benchmark.cv.compare import holm, model_comparisons, paired_difference, tuning_gains
+from reports.text import verdict
 
 A = [0.70, 0.64, 0.75, 0.68, 0.72]
 B = [0.10, 0.06, 0.12, 0.02, 0.08]

@@ -117,9 +117,9 @@ def test_large_training_parts_tune_on_their_first_inner_fold(holdout_above, fits
     groups = [f"v{i // 10}" for i in range(1200)]
     train_idx = np.arange(0, 900)
     config = Config(inner_folds=3, holdout_above=holdout_above)
-    folds = tuning_folds(config, labels, groups, train_idx, "grouped", 0)
+    folds = tuning_folds(config, labels, groups, train_idx, "grouped", 0, config.seed)
     assert len(folds) == fits
-    everything = tuning_folds(config.replace(holdout_above=10_000), labels, groups, train_idx, "grouped", 0)
+    everything = tuning_folds(config.replace(holdout_above=10_000), labels, groups, train_idx, "grouped", 0, 42)
     assert all(np.array_equal(a, b) for pair, full in zip(folds, everything) for a, b in zip(pair, full))
 
 

@@ -11,7 +11,8 @@ from benchmark.cv.pipeline import run
 from benchmark.data.load import uses_demo_data
 from config import Config, demo_budget
 from reports import build_report
-from reports.text import headline, inflation_sentence
+from reports.text import comparison_sentence, headline, inflation_sentence, tuning_sentence
+from splits.names import GROUPED
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
@@ -27,5 +28,11 @@ def main(args: argparse.Namespace, config: Config) -> int:
         print(line)
     for model, entry in summary["models"].items():
         print(inflation_sentence(model, entry))
+    for entry in summary["comparisons"]:
+        if entry["metric"] == "accuracy" and entry["strategy"] == GROUPED:
+            print(comparison_sentence(entry))
+    for model, arms in summary["tuning_gain"].items():
+        if GROUPED in arms and summary["trials"]:
+            print(tuning_sentence(model, GROUPED, arms[GROUPED]["accuracy"], summary["trials"]))
     print(f"results: {run_dir}  report: {run_dir / REPORT_HTML}  summary: {run_dir / REPORT_MARKDOWN}")
     return 0

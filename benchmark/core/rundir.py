@@ -9,14 +9,14 @@ rename), so a reader sees a whole file or none. In the order a run writes them:
   environment.json      package versions, machine, storage URL (password redacted)
   thumbnails/           a few images per class for the report (index.json lists them)
   parts.json            the parts of the run: one for `run`, one per fraction for `curve`
-  manifests/<strategy>.csv  one row per image: path, label, group, outer fold
+  manifests/[repeat<r>/]<strategy>.csv  one row per image: path, label, group, outer fold
   groups.json           with --groups infer: the inferred groups' agreement with the file names
   splits.json           per strategy and fold: sizes and the share of test videos seen in training;
                         written last of the set-up, so a worker waits for it
   audit.json, audit/    the leakage audit and thumbnails of its worst pairs
   optuna.db             the run's Optuna storage when no --storage URL is given
-  [fractions/<f>/]folds/<model>/<strategy>/fold<k>.json            one record per finished outer fold
-  [fractions/<f>/]folds/<model>/<strategy>/fold<k>.predictions.csv that fold's test predictions, before it
+  [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.json   one record per finished outer fold
+  [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.predictions.csv   its test predictions
   results.csv, predictions.csv, summary.json, mistakes/    (run) from the records
   curve.json            (curve) the points and the fitted power law
   timings.json          wall time per stage, one entry per invocation
@@ -53,6 +53,7 @@ AUDIT_THUMBNAILS = "audit"
 OPTUNA_DB = "optuna.db"
 FOLDS = "folds"
 FRACTIONS = "fractions"  # curve: one records folder per share of the training videos
+REPEATS = "repeats"  # --repeats: one records folder per further repeat (repeats/<r>/folds/...)
 RESULTS = "results.csv"
 PREDICTIONS = "predictions.csv"
 SUMMARY = "summary.json"
@@ -64,8 +65,29 @@ REPORT_MARKDOWN = "summary.md"
 INDEX = "index.json"  # in thumbnails/ and mistakes/: what the folder's images show
 
 
-def manifest_path(run_dir: Path, strategy: str) -> Path:
-    return Path(run_dir) / MANIFESTS / f"{strategy}.csv"
+def manifest_path(run_dir: Path, strategy: str, repeat: int = 0) -> Path:
+    """manifests/<strategy>.csv, and manifests/repeat<r>/<strategy>.csv for the further repeats."""
+    folder = Path(run_dir) / MANIFESTS
+    return (folder if repeat == 0 else folder / f"repeat{repeat}") / f"{strategy}.csv"
+
+
+def part_folders(run_dir: Path) -> list[Path]:
+    """Where the fold records of each part of the run live (parts.json; a run without it: the run dir)."""
+    path = Path(run_dir) / PARTS
+    if not path.is_file():
+        return [Path(run_dir)]
+    return [Path(run_dir) / entry["folder"] for entry in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def load_run_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every finished outer fold record of every part, by model, strategy (grouped first), repeat, fold."""
+    records = [record for folder in part_folders(run_dir) for record in load_fold_records(folder)]
+    return sorted(records, key=record_order)
+
+
+def record_order(record: dict[str, Any]) -> tuple:
+    order = {name: index for index, name in enumerate(STRATEGIES)}
+    return (record["model"], order.get(record["strategy"], len(order)), record.get("repeat", 0), record["fold"])
 
 
 def sqlite_url(path: Path) -> str:
@@ -85,8 +107,7 @@ def fold_predictions_path(run_dir: Path, model: str, strategy: str, fold: int) -
 def load_fold_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every finished outer fold's record, by model, then strategy (grouped first), then fold."""
     records = [json.loads(path.read_text(encoding="utf-8")) for path in (Path(run_dir) / FOLDS).rglob("fold*.json")]
-    order = {name: index for index, name in enumerate(STRATEGIES)}
-    return sorted(records, key=lambda r: (r["model"], order.get(r["strategy"], len(order)), r["fold"]))
+    return sorted(records, key=record_order)
 
 
 def is_run_dir(folder: Path) -> bool:

@@ -13,3 +13,12 @@ import numpy as np
 def derived_seed(*path: int, bits: int = 32) -> int:
     """A `bits`-bit seed (31 for TensorFlow's int32 stateless seeds) for the stream at `path`."""
     return int(np.random.SeedSequence([int(p) for p in path]).generate_state(1)[0]) >> (32 - bits)
+
+
+REPEAT_STREAM = 0x52455045  # "REPE": a path tag, so a repeat's seed never equals another stream's
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The seed of repeat `repeat` of a repeated cross-validation: the config seed itself for the first
+    (a run of one repeat is the plain run), a derived one for each further repeat."""
+    return seed if repeat == 0 else derived_seed(seed, REPEAT_STREAM, repeat)

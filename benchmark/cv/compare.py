@@ -22,13 +22,17 @@ not two marginal intervals that overlap. For k folds (R repeats of k folds: n = 
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.rundir import CONFIG, DATA_SUMMARY, RESULTS, is_run_dir, manifest_path
 from benchmark.cv.summary import difference_interval
 from splits.names import STRATEGIES
 
@@ -138,33 +142,67 @@ def unpaired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> dict[s
             "method": UNPAIRED_METHOD}  # fmt: skip
 
 
-def verdict(entry: dict[str, Any], a: str, b: str, level: float = 0.95) -> str:
-    """The comparison in words: who is better by how much and how sure, or that the folds cannot say."""
-    points = 100 * entry["mean_difference"]
-    low, high = entry["ci95"]
-    span = "" if low is None else f" [{100 * low:+.1f}, {100 * high:+.1f}]"
-    rope = 100 * entry.get("rope", 0.0)
-    p_a, p_b, p_same = entry.get("p_a_better"), entry.get("p_b_better"), entry.get("p_equivalent")
-    if p_a is None:  # unpaired, or a single fold
-        p = entry.get("p_value")
-        winner, loser = (a, b) if points >= 0 else (b, a)
-        if p is None:
-            return f"{a} minus {b}: {points:+.1f} points (one fold: no interval)"
-        return f"{winner} is {abs(points):.1f} points above {loser}{span}, p {_p(p)}"
-    if p_a >= level or p_b >= level:
-        winner, loser, sure = (a, b, p_a) if p_a >= level else (b, a, p_b)
-        low_w, high_w = (low, high) if winner == a else (-high, -low)
-        return (f"{winner} beats {loser} by {abs(points):.1f} points [{100 * low_w:+.1f}, {100 * high_w:+.1f}]; "
-                f"P(better by more than {rope:g} point{'s' if rope != 1 else ''}) {_prob(sure)}")  # fmt: skip
-    if p_same is not None and p_same >= level:
-        return f"{a} and {b} are equivalent (within {rope:g} point{'s' if rope != 1 else ''}), P {_prob(p_same)}"
-    return (f"{a} and {b} cannot be told apart on these folds: {points:+.1f} points{span}; P({a} better) "
-            f"{p_a:.2f}, P(equivalent) {p_same:.2f}, P({b} better) {p_b:.2f}")  # fmt: skip
+def compare_runs(run_dirs: list[Path], rope: float | None = None) -> dict[str, Any]:
+    """Each run after the first against the first (a = that run, b = the first), per model, strategy and
+    metric both have: paired over the folds when the runs share the data (content fingerprint) and the
+    outer folds (identical manifests), else unpaired, with the reason."""
+    runs = [_finished_run(Path(path)) for path in run_dirs]
+    rope = runs[0]["rope"] if rope is None else rope
+    comparisons, notes = [], []
+    base = runs[0]
+    for other in runs[1:]:
+        for strategy in [s for s in STRATEGIES if s in base["strategies"] and s in other["strategies"]]:
+            why_not = _why_not_paired(base, other, strategy)
+            if why_not:
+                notes.append(f"{other['name']} vs {base['name']}, {strategy}: not paired: {why_not}")
+            for model in [m for m in other["models"] if m in base["models"]]:
+                rows_a = _folds(other["results"].query("model == @model and strategy == @strategy"))
+                rows_b = _folds(base["results"].query("model == @model and strategy == @strategy"))
+                for metric in METRICS:
+                    if why_not:
+                        test = unpaired_difference(rows_a, rows_b, metric)
+                    else:
+                        test = paired_difference(rows_a[metric].to_numpy(), rows_b.loc[rows_a.index, metric].to_numpy(),
+                                                 rows_a.n_train.mean(), rows_a.n_test.mean(), rope)  # fmt: skip
+                    comparisons.append({"run_a": other["name"], "run_b": base["name"], "model": model,
+                                        "strategy": strategy, "metric": metric, "paired": not why_not, "rope": rope,
+                                        **test})  # fmt: skip
+    return {
+        "paired": bool(comparisons) and all(c["paired"] for c in comparisons),
+        "rope": rope,
+        "runs": [{"name": r["name"], "path": str(r["path"]), "fingerprint": r["fingerprint"]} for r in runs],
+        "comparisons": comparisons,
+        "notes": notes,
+    }
 
 
-def _prob(p: float) -> str:
-    return "> 0.99" if p > 0.99 else f"= {p:.2f}"
+def _finished_run(path: Path) -> dict[str, Any]:
+    if not is_run_dir(path) or not (path / RESULTS).is_file():
+        raise BenchmarkError(f"{path} is not a finished run directory (no {CONFIG} or {RESULTS})")
+    config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+    results = pd.read_csv(path / RESULTS, keep_default_na=False, na_values=[""])
+    if "repeat" not in results.columns:
+        results["repeat"] = 0
+    return {
+        "name": path.name,
+        "path": path,
+        "rope": float(config.get("rope", 0.01)),
+        "repeats": int(config.get("repeats", 1)),
+        "fingerprint": json.loads((path / DATA_SUMMARY).read_text(encoding="utf-8")).get("content_fingerprint"),
+        "results": results,
+        "models": list(dict.fromkeys(results.model)),
+        "strategies": set(results.strategy),
+    }
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+def _why_not_paired(a: dict[str, Any], b: dict[str, Any], strategy: str) -> str:
+    """Empty when the two runs saw the same images in the same outer folds; else the reason."""
+    if a["fingerprint"] is None or a["fingerprint"] != b["fingerprint"]:
+        return f"their data differ (content fingerprints {a['fingerprint']} and {b['fingerprint']})"
+    for repeat in range(min(a["repeats"], b["repeats"])):
+        first, second = manifest_path(a["path"], strategy, repeat), manifest_path(b["path"], strategy, repeat)
+        if not (first.is_file() and second.is_file()) or first.read_bytes() != second.read_bytes():
+            return f"their outer folds differ (manifest {first.relative_to(a['path'])}: another seed or fold count)"
+    if a["repeats"] != b["repeats"]:
+        return f"they ran {a['repeats']} and {b['repeats']} repeats"
+    return ""

@@ -22,7 +22,7 @@ from benchmark.core.atomic import atomic_write_json
 from benchmark.core.rundir import CURVE, load_fold_records, record_invocation
 from benchmark.core.timing import StageClock
 from benchmark.core.words import count_of
-from benchmark.cv.folds import RunData, run_folds
+from benchmark.cv.folds import run_folds
 from benchmark.cv.prepare import prepare_run, run_parts
 from benchmark.cv.summary import mean_interval
 from config import Config
@@ -49,20 +49,20 @@ def run_curve(
     run_dir, config = prepared.run_dir, prepared.config
     for part in prepared.parts:
         print(f"curve: training on {part.train_fraction:.0%} of each class's videos", file=sys.stderr)
-        share = RunData(prepared.dataset, prepared.assignments, train_fraction=part.train_fraction)
+        share = part.run_data(prepared.dataset, prepared.assignments, config)
         run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs, timeout)
         clock.lap("folds")
-    curve = summarize_curve(run_dir, sorted(fractions), config.seed)
+    curve = summarize_curve(run_dir, sorted(fractions), config.seed, config.repeats)
     atomic_write_json(run_dir / CURVE, curve)
     clock.lap("summary")
     record_invocation(run_dir, clock)
     return run_dir, curve
 
 
-def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
+def curve_points(run_dir: Path, fractions: list[float], repeats: int = 1) -> pd.DataFrame:
     """One row per model x strategy x fraction x outer fold, from the fold records."""
     rows = []
-    for part in run_parts(run_dir.name, fractions):
+    for part in run_parts(run_dir.name, fractions, repeats):
         fraction = part.train_fraction
         for record in load_fold_records(part.records_dir(run_dir)):
             rows.append(
@@ -70,6 +70,7 @@ def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
                     "model": record["model"],
                     "strategy": record["strategy"],
                     "fraction": fraction,
+                    "repeat": record.get("repeat", 0),
                     "fold": record["fold"],
                     "videos_per_class": record["train_videos_per_class"],
                     "accuracy": record["accuracy"],
@@ -80,8 +81,8 @@ def curve_points(run_dir: Path, fractions: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize_curve(run_dir: Path, fractions: list[float], seed: int) -> dict[str, Any]:
-    fold_points = curve_points(run_dir, fractions)
+def summarize_curve(run_dir: Path, fractions: list[float], seed: int, repeats: int = 1) -> dict[str, Any]:
+    fold_points = curve_points(run_dir, fractions, repeats)
     points = []
     for (model, strategy, fraction), part in fold_points.groupby(["model", "strategy", "fraction"], sort=True):
         interval = mean_interval(part.accuracy.to_numpy(), part.n_train.mean(), part.n_test.mean())
@@ -153,11 +154,12 @@ def extrapolate(part: pd.DataFrame, seed: int) -> dict[str, Any]:
     if fitted is None:
         return {"fit": None, "sentence": "the power law did not converge on these points: no curve fitted"}
     rng = np.random.default_rng(seed)
-    folds = sorted(set(part.fold))
+    units = part.repeat * 10_000 + part.fold if "repeat" in part else part.fold  # an outer fold of a repeat
+    folds = sorted(set(units))
     gains, needed, plateaus = [], [], []
     for _ in range(BOOTSTRAP):
         chosen = rng.choice(folds, len(folds), replace=True)
-        sample = pd.concat([part[part.fold == f] for f in chosen])
+        sample = pd.concat([part[units == f] for f in chosen])
         parameters = _fit(sample.videos_per_class.to_numpy(float), sample.accuracy.to_numpy(float))
         if parameters is None:
             continue

@@ -62,14 +62,14 @@ def video_scores(y_true: np.ndarray, proba: np.ndarray, groups: np.ndarray) -> d
     return {"video_accuracy": float(correct.mean()) if len(correct) else float("nan"), "n_videos": int(len(correct))}
 
 
-PREDICTION_COLUMNS = ["model", "strategy", "fold", "path", "label", "group", "predicted", "confidence", "correct",
-                      "p_true"]  # fmt: skip
+PREDICTION_COLUMNS = ["model", "strategy", "repeat", "fold", "path", "label", "group", "predicted", "confidence",
+                      "correct", "p_true"]  # fmt: skip
 
 
 def prediction_rows(
     keys: dict[str, Any], paths, labels, groups, proba: np.ndarray, class_names: list[str]
 ) -> pd.DataFrame:
-    """One row per image (`keys`: model, strategy, fold): its true and predicted class, the model's
+    """One row per image (`keys`: model, strategy, repeat, fold): its true and predicted class, the model's
     confidence and the true class's probability, in PREDICTION_COLUMNS order."""
     proba = np.asarray(proba)
     predicted = proba.argmax(axis=1)

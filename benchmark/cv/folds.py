@@ -38,6 +38,7 @@ class FoldTask:
     model: str
     strategy: str
     fold: int
+    repeat: int = 0
 
     def record_path(self, records_dir: Path) -> Path:
         return fold_record_path(records_dir, self.model, self.strategy, self.fold)
@@ -53,8 +54,10 @@ class RunData:
 
     dataset: Dataset
     assignments: dict[str, np.ndarray]  # strategy -> the outer test fold of every image
+    seed: int  # the repeat's seed (benchmark.core.seeds.repeat_seed): its inner folds and video subsets
     # The share of each class's videos every outer training part keeps (`curve`); test folds stay whole.
     train_fraction: float = 1.0
+    repeat: int = 0  # which outer split of a repeated cross-validation
 
     @property
     def class_names(self) -> list[str]:
@@ -66,17 +69,17 @@ def study_name(task: FoldTask) -> str:
     return f"{task.run_id}/{task.model}/{task.strategy}/fold{task.fold}"
 
 
-def fold_tasks(config: Config, run_id: str) -> list[FoldTask]:
+def fold_tasks(config: Config, run_id: str, repeat: int = 0) -> list[FoldTask]:
     return [
-        FoldTask(run_id, model, strategy, fold)
+        FoldTask(run_id, model, strategy, fold, repeat)
         for model in config.models
         for strategy in config.strategies
         for fold in range(config.folds)
     ]
 
 
-def pending_tasks(records_dir: Path, config: Config, run_id: str) -> list[FoldTask]:
-    return [task for task in fold_tasks(config, run_id) if not task.record_path(records_dir).is_file()]
+def pending_tasks(records_dir: Path, config: Config, run_id: str, repeat: int = 0) -> list[FoldTask]:
+    return [task for task in fold_tasks(config, run_id, repeat) if not task.record_path(records_dir).is_file()]
 
 
 def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_classes: int) -> optuna.Study:
@@ -94,7 +97,7 @@ def run_folds(
     timeout: float | None = None,
 ) -> None:
     """Every pending outer fold into `records_dir`; studies are named by `run_id`."""
-    tasks = pending_tasks(records_dir, config, run_id)
+    tasks = pending_tasks(records_dir, config, run_id, data.repeat)
     if not tasks:
         return
     for task in tasks:  # schema and studies exist before parallel workers race to create them
@@ -115,7 +118,8 @@ def sampler_seed(config: Config, task: FoldTask) -> int:
     """Each study's own stream, derived from the config seed: same seed -> same trial parameters."""
     model_index = list(config.models).index(task.model)
     strategy_index = list(config.strategies).index(task.strategy)
-    return derived_seed(config.seed, model_index, strategy_index, task.fold)
+    path = (model_index, strategy_index, task.fold) + ((task.repeat,) if task.repeat else ())
+    return derived_seed(config.seed, *path)
 
 
 @dataclass(frozen=True)
@@ -132,19 +136,22 @@ def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSo
     images = data.dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     if data.train_fraction < 1.0:
-        seed = derived_seed(config.seed, task.fold)
+        seed = derived_seed(data.seed, task.fold)
         train_idx = keep_groups(train_idx, labels, groups, data.train_fraction, seed, least=config.inner_folds)
     # No trials, no inner folds: a dataset too small to tune on can still be cross-validated untuned.
-    inner = tuning_folds(config, labels, groups, train_idx, task.strategy, task.fold) if config.trials else []
+    inner = (
+        tuning_folds(config, labels, groups, train_idx, task.strategy, task.fold, data.seed) if config.trials else []
+    )
     return FoldInputs(source, train_idx, test_idx, inner)
 
 
 def tuning_folds(
-    config: Config, labels: list, groups: list, train_idx: np.ndarray, strategy: str, fold: int
+    config: Config, labels: list, groups: list, train_idx: np.ndarray, strategy: str, fold: int, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The inner folds trials fit: all `inner_folds` of them, or only the first when the training part
-    has more than `holdout_above` images (a grouped holdout, a third of the cost at the real size)."""
-    inner = inner_fold_pairs(labels, groups, train_idx, strategy, config.inner_folds, config.seed, fold)
+    has more than `holdout_above` images (a grouped holdout, a third of the cost at the real size).
+    `seed` is the repeat's (the config seed for the first)."""
+    inner = inner_fold_pairs(labels, groups, train_idx, strategy, config.inner_folds, seed, fold)
     if config.holdout_above is not None and len(train_idx) > config.holdout_above:
         return inner[:1]
     return inner
@@ -176,6 +183,43 @@ def tune_fold(
     return study
 
 
+def fit_and_predict(
+    plan: ModelPlan, hp: dict[str, Any], source: DatasetSource, train_idx: np.ndarray, test_idx: np.ndarray
+) -> np.ndarray:
+    """A final fit on the whole outer training part, and its probabilities on the outer test fold."""
+    learner = plan.learner(hp)
+    learner.fit(source, train_idx)
+    return learner.predict_proba(source, test_idx)
+
+
+def defaults_scores(
+    config: Config,
+    plan: ModelPlan,
+    hp: dict[str, Any],
+    metrics: dict[str, Any],
+    videos: dict[str, Any],
+    source: DatasetSource,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    images: Any,
+) -> dict[str, Any]:
+    """What the model's defaults score on the same outer fold (config.compare_defaults): trained and
+    evaluated like the tuned model, or copied where the final choice is the defaults themselves."""
+    started = time.time()
+    if not config.compare_defaults:
+        return {"defaults_accuracy": None, "defaults_video_accuracy": None, "defaults_s": 0.0}
+    defaults_hp = plan.default_hyperparameters()
+    if hp == defaults_hp:
+        accuracy, video_accuracy = metrics["accuracy"], videos["video_accuracy"]
+    else:
+        proba = fit_and_predict(plan, defaults_hp, source, train_idx, test_idx)
+        labels = source.labels[test_idx]
+        accuracy = float((proba.argmax(1) == labels).mean())
+        video_accuracy = video_scores(labels, proba, images["group"].to_numpy())["video_accuracy"]
+    return {"defaults_accuracy": accuracy, "defaults_video_accuracy": video_accuracy,
+            "defaults_s": round(time.time() - started, 2)}  # fmt: skip
+
+
 def run_fold(
     config: Config,
     data: RunData,
@@ -197,19 +241,19 @@ def run_fold(
     study = tune_fold(config, inputs, len(data.class_names), storage, task, timeout)
     tuned = time.time()
     plan = ModelPlan.of(config, task.model, len(data.class_names))
-    hp = plan.final_hyperparameters(study)
-    learner = plan.learner(hp)
+    choice = plan.final_choice(study, config.final_selection)
+    hp = choice.hyperparameters
     checkpoint("train")
-    learner.fit(source, train_idx)
+    proba = fit_and_predict(plan, hp, source, train_idx, test_idx)
     trained = time.time()
-    proba = learner.predict_proba(source, test_idx)
     images = data.dataset.images.iloc[test_idx]
     images_of_train = data.dataset.images.iloc[train_idx]
-    metrics = classification_metrics(source.labels[test_idx], proba, data.class_names)
-    videos = video_scores(source.labels[test_idx], proba, images["group"].to_numpy())
-    keys = {"model": task.model, "strategy": task.strategy, "fold": task.fold}
-    predictions = prediction_rows(keys, images["path"], source.labels[test_idx], images["group"], proba,
-                                  data.class_names)  # fmt: skip
+    labels = source.labels[test_idx]
+    metrics = classification_metrics(labels, proba, data.class_names)
+    videos = video_scores(labels, proba, images["group"].to_numpy())
+    defaults = defaults_scores(config, plan, hp, metrics, videos, source, train_idx, test_idx, images)
+    keys = {"model": task.model, "strategy": task.strategy, "repeat": task.repeat, "fold": task.fold}
+    predictions = prediction_rows(keys, images["path"], labels, images["group"], proba, data.class_names)
     # Before the record: a fold counts as done only once its predictions are on disk too.
     atomic_write_text(task.predictions_path(records_dir), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]
@@ -217,21 +261,25 @@ def run_fold(
     record = {
         "model": task.model,
         "strategy": task.strategy,
+        "repeat": task.repeat,
         "fold": task.fold,
         "n_train": int(len(train_idx)),
         "n_test": int(len(test_idx)),
         "train_videos_per_class": float(images_of_train.groupby("label")["group"].nunique().mean()),
         **{k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")},
         **videos,
+        **defaults,
         "per_class_f1": {name: row["f1"] for name, row in metrics["per_class"].items()},
         "confusion_matrix": metrics["confusion_matrix"],
         "best_params": hp,
+        "selected_trial": choice.trial,
+        "selection": choice.reason,
         "best_inner_accuracy": max((t.value for t in completed), default=None),
         "n_trials": len(completed),
         "n_pruned": sum(s == optuna.trial.TrialState.PRUNED for s in states),
         "tune_s": round(tuned - started, 2),
         "train_s": round(trained - tuned, 2),
-        "evaluate_s": round(time.time() - trained, 2),
+        "evaluate_s": round(time.time() - trained - defaults["defaults_s"], 2),
         "study": study_name(task),
         "test_images": test_idx.tolist(),
         "tuning_images": tuning_images.tolist(),

@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import TIMINGS, load_fold_records, remove_run_dir
+from benchmark.core.rundir import TIMINGS, load_run_records, remove_run_dir
 from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
 from benchmark.cv.storage import open_study
@@ -89,7 +89,7 @@ def measure_trials(
     images = dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     train_idx, _ = fold_pairs(fold_assignment(dataset, GROUPED, config))[0]
-    inner = tuning_folds(config, labels, groups, train_idx, GROUPED, 0)
+    inner = tuning_folds(config, labels, groups, train_idx, GROUPED, 0, config.seed)
 
     def trial() -> float:
         study = open_study(None, "perf", "perf", plan.default_params())
@@ -130,7 +130,7 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
     run_dir = runs / run_id
     stages = json.loads((run_dir / TIMINGS).read_text())[-1]["stages_s"]
     per_model: dict[str, dict[str, float]] = {}
-    for record in load_fold_records(run_dir):
+    for record in load_run_records(run_dir):
         entry = per_model.setdefault(record["model"], {"tune_s": 0.0, "train_s": 0.0, "evaluate_s": 0.0})
         for key in entry:
             entry[key] += record[key]

@@ -23,9 +23,11 @@ from benchmark.core.rundir import (
     fold_predictions_path,
     load_fold_records,
     record_invocation,
+    record_order,
 )
 from benchmark.core.timing import StageClock
-from benchmark.cv.folds import RunData, run_folds
+from benchmark.cv.compare import model_comparisons, tuning_gains
+from benchmark.cv.folds import run_folds
 from benchmark.cv.prepare import prepare_run
 from benchmark.cv.summary import results_frame, summarize
 from benchmark.data.thumbnails import write_mistake_thumbnails
@@ -54,13 +56,15 @@ def run(
 
         write_audit(run_dir, dataset, config, assignments)
         clock.lap("audit")
-    (part,) = prepared.parts
-    run_folds(config, RunData(dataset, assignments), run_dir, prepared.storage, part.run_id, n_jobs, timeout)
+    for part in prepared.parts:
+        data = part.run_data(dataset, prepared.assignments, config)
+        run_folds(config, data, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs, timeout)
     clock.lap("folds")
-    records = load_fold_records(run_dir)
+    folders = {part.repeat: part.records_dir(run_dir) for part in prepared.parts}
+    records = sorted((r for folder in folders.values() for r in load_fold_records(folder)), key=record_order)
     results = results_frame(records)
     atomic_write_text(run_dir / RESULTS, results.to_csv(index=False, lineterminator="\n"))
-    joined = joined_predictions(run_dir, records)
+    joined = joined_predictions(folders, records)
     atomic_write_text(run_dir / PREDICTIONS, joined)
     predictions = pd.read_csv(io.StringIO(joined), keep_default_na=False)
     write_mistake_thumbnails(predictions, dataset.root, run_dir / MISTAKES)
@@ -68,9 +72,13 @@ def run(
         "run_id": run_dir.name,
         "data_dir": str(dataset.root),
         "folds": config.folds,
+        "repeats": config.repeats,
         "trials": config.trials,
         "seed": config.seed,
+        "rope": config.rope,
         **summarize(results),
+        "comparisons": model_comparisons(results, list(config.models), config.rope),
+        "tuning_gain": tuning_gains(results, config.rope),
     }
     atomic_write_json(run_dir / SUMMARY, run_summary)
     clock.lap("summary")
@@ -78,8 +86,9 @@ def run(
     return run_dir, run_summary
 
 
-def joined_predictions(run_dir: Path, records: list[dict[str, Any]]) -> str:
-    """Every outer fold's predictions in record order, as written (one header): exact on any resume."""
-    paths = [fold_predictions_path(run_dir, r["model"], r["strategy"], r["fold"]) for r in records]
+def joined_predictions(folders: dict[int, Path], records: list[dict[str, Any]]) -> str:
+    """Every outer fold's predictions in record order, as written (one header): exact on any resume.
+    `folders`: where each repeat's records live."""
+    paths = [fold_predictions_path(folders[r.get("repeat", 0)], r["model"], r["strategy"], r["fold"]) for r in records]
     parts = [path.read_text(encoding="utf-8").splitlines(True) for path in paths]
     return "".join(parts[0][:1] + [line for part in parts for line in part[1:]]) if parts else ""

@@ -29,6 +29,7 @@ from benchmark.core.rundir import (
     LOCK,
     OPTUNA_DB,
     PARTS,
+    REPEATS,
     SPLITS,
     THUMBNAILS,
     is_run_dir,
@@ -36,8 +37,9 @@ from benchmark.core.rundir import (
     manifest_path,
     sqlite_url,
 )
+from benchmark.core.seeds import repeat_seed
 from benchmark.core.timing import StageClock
-from benchmark.cv.folds import FoldTask, fold_tasks, study_name, tuning_folds
+from benchmark.cv.folds import FoldTask, RunData, fold_tasks, study_name, tuning_folds
 from benchmark.cv.splitting import fold_assignment, split_manifest, split_statistics
 from benchmark.cv.storage import config_digest, refuse_foreign_studies
 from benchmark.data.dataset import Dataset, print_summary
@@ -50,25 +52,42 @@ from splits.strategies import fold_pairs
 
 @dataclass(frozen=True)
 class Part:
-    """One set of outer-fold tasks of a run directory: a plain run has one, a learning curve one per
-    share of the training videos. Its studies are named `<run_id>/...`, its records live in `folder`."""
+    """One set of outer-fold tasks of a run directory: a plain run has one per repeat, a learning curve
+    one per share of the training videos and repeat. Its studies are named `<run_id>/...`, its records
+    live in `folder`."""
 
     run_id: str
     folder: str  # relative to the run directory
     train_fraction: float = 1.0
+    repeat: int = 0
 
     def records_dir(self, run_dir: Path) -> Path:
         return Path(run_dir) / self.folder
 
     def tasks(self, config: Config) -> list[FoldTask]:
-        return fold_tasks(config, self.run_id)
+        return fold_tasks(config, self.run_id, self.repeat)
+
+    def run_data(self, dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config) -> RunData:
+        seed = repeat_seed(config.seed, self.repeat)
+        return RunData(dataset, assignments[self.repeat], seed, self.train_fraction, self.repeat)
 
 
-def run_parts(run_id: str, fractions: list[float] | None) -> list[Part]:
-    """The parts of a run (`fractions` None) or of a learning curve."""
-    if fractions is None:
-        return [Part(run_id, ".")]
-    return [Part(f"{run_id}@{f:.2f}", f"{FRACTIONS}/{f:.2f}", f) for f in sorted(fractions)]
+def run_parts(run_id: str, fractions: list[float] | None, repeats: int = 1) -> list[Part]:
+    """The parts of a run (`fractions` None) or of a learning curve, for each repeat; the first repeat's
+    are named and placed as a run without repeats is."""
+    shares = [(run_id, ".", 1.0)] if fractions is None else [
+        (f"{run_id}@{f:.2f}", f"{FRACTIONS}/{f:.2f}", f) for f in sorted(fractions)
+    ]  # fmt: skip
+    parts = []
+    for name, folder, fraction in shares:
+        for repeat in range(repeats):
+            if repeat:
+                name_r = f"{name}/repeat{repeat}"
+                folder_r = str(Path(folder) / REPEATS / str(repeat)) if folder != "." else f"{REPEATS}/{repeat}"
+                parts.append(Part(name_r, folder_r, fraction, repeat))
+            else:
+                parts.append(Part(name, folder, fraction, 0))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -77,7 +96,7 @@ class PreparedRun:
     config: Config  # as recorded in config.json: `data_dir` is the data folder actually used
     storage: str
     dataset: Dataset  # with content keys
-    assignments: dict[str, np.ndarray]
+    assignments: dict[int, dict[str, np.ndarray]]  # repeat -> strategy -> the outer test fold of every image
     parts: list[Part]
     agreement: dict[str, Any] | None  # --groups infer: the inferred groups' agreement with the names
 
@@ -97,12 +116,18 @@ def prepare_run(
     summary = dataset.summary()
     print_summary(summary)
     # Outer and inner folds first: an infeasible split must not leave a run directory behind.
-    assignments = {strategy: fold_assignment(dataset, strategy, config) for strategy in config.strategies}
+    assignments = {
+        repeat: {
+            strategy: fold_assignment(dataset, strategy, config, repeat_seed(config.seed, repeat))
+            for strategy in config.strategies
+        }
+        for repeat in range(config.repeats)
+    }
     check_inner_folds(dataset, assignments, config)
     prefix = "curve-" if fractions is not None else ""
     run_dir = config.runs_dir / (run_id or prefix + default_run_id(config))
     refuse_data_overlap(run_dir, dataset.root, "--out/--run-id")
-    parts = run_parts(run_dir.name, fractions)
+    parts = run_parts(run_dir.name, fractions, config.repeats)
     if storage:  # a wrong URL, a missing driver or another run's studies: one line now, before any directory
         names = [study_name(task) for part in parts for task in part.tasks(config)]
         refuse_foreign_studies(storage, names, config_digest(config.to_json()))
@@ -120,16 +145,17 @@ def prepare_run(
     return PreparedRun(run_dir, config, storage, dataset, assignments, parts, agreement)
 
 
-def check_inner_folds(dataset: Dataset, assignments: dict[str, np.ndarray], config: Config) -> None:
-    """Every outer training part splits into the inner folds tuning needs (else the run would stop at
-    that fold, hours in)."""
+def check_inner_folds(dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config) -> None:
+    """Every outer training part of every repeat splits into the inner folds tuning needs (else the run
+    would stop at that fold, hours in)."""
     if config.trials == 0:
         return
     images = dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
-    for strategy, assignment in assignments.items():
-        for fold, (train_idx, _) in enumerate(fold_pairs(assignment)):
-            tuning_folds(config, labels, groups, train_idx, strategy, fold)
+    for repeat, by_strategy in assignments.items():
+        for strategy, assignment in by_strategy.items():
+            for fold, (train_idx, _) in enumerate(fold_pairs(assignment)):
+                tuning_folds(config, labels, groups, train_idx, strategy, fold, repeat_seed(config.seed, repeat))
 
 
 def default_run_id(config: Config) -> str:
@@ -191,18 +217,20 @@ def _short(value: Any) -> str:
 
 
 def write_splits(
-    run_dir: Path, dataset: Dataset, assignments: dict[str, np.ndarray], agreement: dict[str, Any] | None
+    run_dir: Path, dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], agreement: dict[str, Any] | None
 ) -> None:
-    """One manifest per strategy, the per-fold statistics and, with --groups infer, the groups' agreement;
-    splits.json last: a worker waits for it."""
+    """One manifest per strategy and repeat, the per-fold statistics and, with --groups infer, the groups'
+    agreement; splits.json last: a worker waits for it."""
     statistics = []
-    for strategy, assignment in assignments.items():
-        atomic_write_text(manifest_path(run_dir, strategy), split_manifest(dataset, strategy, assignment))
-        statistics.extend(split_statistics(dataset, strategy, assignment))
+    for repeat, by_strategy in assignments.items():
+        for strategy, assignment in by_strategy.items():
+            manifest = split_manifest(dataset, strategy, assignment)
+            atomic_write_text(manifest_path(run_dir, strategy, repeat), manifest)
+            statistics.extend({**row, "repeat": repeat} for row in split_statistics(dataset, strategy, assignment))
     if agreement is not None:
         atomic_write_json(run_dir / GROUPS, {"source": "inferred from pixels", **agreement})
     atomic_write_json(run_dir / SPLITS, statistics)
-    for strategy in assignments:
+    for strategy in assignments[0]:
         rows = [r for r in statistics if r["strategy"] == strategy]
         share = np.mean([r["test_share_with_video_in_train"] for r in rows])
         verdict = "no video on both sides" if strategy == GROUPED else "frames of the same video on both sides"

@@ -21,9 +21,11 @@ from splits.manifest import manifest_csv, manifest_frame, read_manifest
 from splits.strategies import assign_folds, fold_pairs
 
 
-def fold_assignment(dataset: Dataset, strategy: str, config: Config) -> np.ndarray:
+def fold_assignment(dataset: Dataset, strategy: str, config: Config, seed: int | None = None) -> np.ndarray:
+    """The outer test fold of every image; `seed` is a repeat's (default: the config seed)."""
     images = dataset.images
-    return assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, config.seed)
+    seed = config.seed if seed is None else seed
+    return assign_folds(images["label"].to_numpy(), images["group"].to_numpy(), strategy, config.folds, seed)
 
 
 def split_manifest(dataset: Dataset, strategy: str, assignment: np.ndarray) -> str:
@@ -53,11 +55,13 @@ def assignments_from_manifest(dataset: Dataset, manifest: pd.DataFrame, source: 
     return out
 
 
-def assignments_from_manifests(run_dir: Path, dataset: Dataset, strategies: tuple[str, ...]) -> dict[str, np.ndarray]:
+def assignments_from_manifests(
+    run_dir: Path, dataset: Dataset, strategies: tuple[str, ...], repeat: int = 0
+) -> dict[str, np.ndarray]:
     """A run's fold assignments read back from its manifests: what a worker joining the run trains on."""
     assignments: dict[str, np.ndarray] = {}
     for strategy in strategies:
-        path = manifest_path(run_dir, strategy)
+        path = manifest_path(run_dir, strategy, repeat)
         assignments.update(assignments_from_manifest(dataset, read_manifest(path), path))
     return assignments
 

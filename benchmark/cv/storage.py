@@ -28,9 +28,18 @@ SURPLUS_ATTR = "surplus"  # a trial started when the budget was already taken, s
 INNER_SCORES_ATTR = "inner_scores"  # validation accuracy on each inner fold
 
 
+INNER_SIZES_ATTR = "inner_validation_images"  # the size of each inner fold's validation part
+WATCH_SIZES_ATTR = "watched_images"  # the size of each inner fold's per-epoch check (a share of validation)
+
+
 def best_epochs_attr(phase: str) -> str:
     """The mean best epoch count of a training phase over the inner folds: the final fit's epochs."""
     return f"best_epochs_{phase}"
+
+
+def peak_accuracy_attr(phase: str) -> str:
+    """The mean over inner folds of a phase's best per-epoch check: whether its curve rose above chance."""
+    return f"peak_accuracy_{phase}"
 
 
 # Trials sampled at random before TPE models the results: a few, so a budget of 10 is mostly guided.

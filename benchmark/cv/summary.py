@@ -2,7 +2,10 @@
 
 Cross-validation folds overlap in their training data, so fold scores are not independent and the
 naive standard error is too small. Intervals here use the Nadeau & Bengio (2003) correction: the
-variance of a k-fold mean is taken as (1/k + n_test/n_train) times the fold variance.
+variance of a k-fold mean is taken as (1/k + n_test/n_train) times the fold variance, Student's t
+with k - 1 degrees of freedom. With R repeats of k folds the same formula runs over all R k scores,
+(1/(R k) + n_test/n_train) times their variance with R k - 1 degrees of freedom: Bouckaert & Frank's
+(2004) corrected repeated k-fold test.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from splits.names import GROUPED, LEAKY
 RESULT_COLUMNS = [
     "model",
     "strategy",
+    "repeat",
     "fold",
     "accuracy",
     "balanced_accuracy",
     "macro_f1",
     "video_accuracy",
+    "defaults_accuracy",
+    "defaults_video_accuracy",
     "n_videos",
     "n_train",
     "n_test",
@@ -40,7 +46,7 @@ RESULT_COLUMNS = [
 def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [
         {
-            **{k: r[k] for k in RESULT_COLUMNS if k != "best_params"},
+            **{k: r.get(k) for k in RESULT_COLUMNS if k != "best_params"},
             "best_params": json.dumps(r["best_params"], sort_keys=True),
         }
         for r in records
@@ -93,6 +99,8 @@ def difference_interval(leaky: pd.DataFrame, grouped: pd.DataFrame, metric: str)
 
 
 def summarize(results: pd.DataFrame) -> dict[str, Any]:
+    """Per model and strategy, every metric's mean and interval over all folds of all repeats; per model
+    the inflation (leaky minus grouped)."""
     summary: dict[str, Any] = {"models": {}}
     for model, rows in results.groupby("model", sort=False):
         entry: dict[str, Any] = {}

@@ -16,10 +16,13 @@ from benchmark.core.progress import progress
 from benchmark.cv.storage import (
     DONE_STATES,
     INNER_SCORES_ATTR,
+    INNER_SIZES_ATTR,
     LIVE_STATES,
     SURPLUS_ATTR,
+    WATCH_SIZES_ATTR,
     WORKER_ATTR,
     best_epochs_attr,
+    peak_accuracy_attr,
     queue_defaults,
     sampler_for,
 )
@@ -69,7 +72,7 @@ def objective(
             trial.set_user_attr(SURPLUS_ATTR, True)
             raise SurplusTrial
         hp = plan.trial_hyperparameters(trial)
-        scores, best_epochs = [], []
+        scores, best_epochs, peaks, watched = [], [], [], []
         for fold, (full_train_idx, val_idx) in enumerate(inner):
             train_idx = subsample(full_train_idx, source.labels, fraction, plan.seed + fold, min_per_class)
             watch_idx = subsample(val_idx, source.labels, fraction, [plan.seed, fold, 1], min_per_class)
@@ -86,9 +89,16 @@ def objective(
             proba = learner.predict_proba(source, val_idx)
             scores.append(float((proba.argmax(1) == source.labels[val_idx]).mean()))
             best_epochs.append(result.best_epochs)
+            peaks.append(result.best_accuracy)
+            watched.append(int(len(watch_idx)))
         for phase in best_epochs[0]:
             trial.set_user_attr(best_epochs_attr(phase), float(np.mean([b[phase] for b in best_epochs])))
+            seen = [p[phase] for p in peaks if not np.isnan(p.get(phase, np.nan))]
+            if seen:  # a learner that reports no per-epoch accuracy leaves its curve undoubted
+                trial.set_user_attr(peak_accuracy_attr(phase), float(np.mean(seen)))
         trial.set_user_attr(INNER_SCORES_ATTR, scores)
+        trial.set_user_attr(INNER_SIZES_ATTR, [int(len(val)) for _, val in inner])
+        trial.set_user_attr(WATCH_SIZES_ATTR, watched)
         return float(np.mean(scores))
 
     return evaluate

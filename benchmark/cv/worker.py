@@ -19,7 +19,7 @@ import optuna
 from benchmark.core.environment import configure_devices
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.rundir import CONFIG, PARTS, SPLITS
-from benchmark.cv.folds import FoldTask, RunData, fold_inputs, study_name, tune_fold
+from benchmark.cv.folds import FoldTask, fold_inputs, study_name, tune_fold
 from benchmark.cv.prepare import Part
 from benchmark.cv.splitting import assignments_from_manifests
 from benchmark.cv.storage import DONE_STATES, WORKER_ATTR, rdb_storage
@@ -37,13 +37,12 @@ def run_worker(storage: str, run_dir: Path, wait_s: float) -> int:
         raise BenchmarkError(f"the run's data folder {config.data_dir} is not visible here: mount it at the same path")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
     dataset = load_grouped(config, config.data_dir)[0].with_keys(config.scan_workers)
-    assignments = assignments_from_manifests(run_dir, dataset, config.strategies)
     parts = [Part(**entry) for entry in json.loads((run_dir / PARTS).read_text(encoding="utf-8"))]
-    work = [
-        (part, RunData(dataset, assignments, part.train_fraction), task)
-        for part in parts
-        for task in part.tasks(config)
-    ]
+    assignments = {
+        repeat: assignments_from_manifests(run_dir, dataset, config.strategies, repeat)
+        for repeat in {part.repeat for part in parts}
+    }
+    work = [(part, part.run_data(dataset, assignments, config), task) for part in parts for task in part.tasks(config)]
     source = DatasetSource.of(dataset, dataset.class_names, config)
     print(
         f"worker {WORKER_ID}: joined {run_dir.name} ({len(work)} studies, {config.trials} trials each)",
