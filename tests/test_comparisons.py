@@ -122,3 +122,113 @@ def test_verdicts_read_as_sentences():
     assert verdict(flipped, "CNN", "Lite0").startswith("Lite0 beats CNN by 62.2 points [+")
     unsure = paired_difference(np.array([0.5, 0.6, 0.4]), np.array([0.52, 0.55, 0.45]), 10, 5, 0.01)
     assert "cannot be told apart" in verdict(unsure, "X", "Y")
+
+
+# --- end to end: the statistics of a run and of `compare`, recomputed from the CSV files ---------------
+
+
+@pytest.mark.slow
+def test_a_finished_runs_comparisons_and_tuning_gains_are_its_results_csv_by_the_formulas(finished_run):
+    import json
+
+    results = pd.read_csv(finished_run / "results.csv")
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert {"defaults_accuracy", "defaults_video_accuracy", "repeat"} <= set(results.columns)
+    assert not results.defaults_accuracy.isna().any()
+    rope = summary["rope"]
+    for entry in summary["comparisons"]:
+        rows = {m: results[(results.model == m) & (results.strategy == entry["strategy"])].sort_values("fold")
+                for m in (entry["a"], entry["b"])}  # fmt: skip
+        a, b = rows[entry["a"]], rows[entry["b"]]
+        expected = by_formula(a[entry["metric"]].tolist(), b[entry["metric"]].tolist(), a.n_train.mean(),
+                              a.n_test.mean(), rope)  # fmt: skip
+        assert entry["mean_difference"] == pytest.approx(expected["mean"], abs=1e-12)
+        assert entry["ci95"] == pytest.approx([max(-1, expected["low"]), min(1, expected["high"])], abs=1e-12)
+        assert entry["p_value"] == pytest.approx(expected["p"], rel=1e-9)
+        assert entry["p_a_better"] == pytest.approx(expected["p_a"], abs=1e-9)
+    assert {(e["strategy"], e["metric"]) for e in summary["comparisons"]} == {
+        (s, m) for s in ("grouped", "leaky") for m in ("accuracy", "video_accuracy")
+    }
+    for model, arms in summary["tuning_gain"].items():
+        for strategy, metrics in arms.items():
+            rows = results[(results.model == model) & (results.strategy == strategy)]
+            gain = rows.accuracy - rows.defaults_accuracy
+            assert metrics["accuracy"]["mean_difference"] == pytest.approx(gain.mean(), abs=1e-12)
+    report = (finished_run / "report.html").read_text(encoding="utf-8")
+    assert '<section id="comparisons">' in report and "Corani" in report and "Tuned against" not in report
+    assert "Model against model" in (finished_run / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_compare_pairs_runs_on_the_same_folds_and_says_why_not_otherwise(finished_run, tmp_path):
+    import json
+    import shutil
+
+    from harness import cli
+
+    twin = tmp_path / "twin"
+    shutil.copytree(finished_run, twin)
+    results = pd.read_csv(twin / "results.csv")
+    results["accuracy"] = results.accuracy + np.where(results.fold == 0, 0.02, 0.04)  # a better "run"
+    results.to_csv(twin / "results.csv", index=False)
+    done = cli("compare", str(finished_run), str(twin), "--json", str(tmp_path / "c.json"),
+               "--out", str(tmp_path / "c.html"))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads((tmp_path / "c.json").read_text())
+    assert found["paired"] is True and (tmp_path / "c.html").read_text().count("<tr>") >= 8
+    entry = next(c for c in found["comparisons"] if c["model"] == "CustomCNN" and c["strategy"] == "grouped"
+                 and c["metric"] == "accuracy")  # fmt: skip
+    base = pd.read_csv(finished_run / "results.csv").query("model == 'CustomCNN' and strategy == 'grouped'")
+    better = results.query("model == 'CustomCNN' and strategy == 'grouped'")
+    expected = by_formula(better.accuracy.tolist(), base.accuracy.tolist(), better.n_train.mean(),
+                          better.n_test.mean(), found["rope"])  # fmt: skip
+    assert entry["run_a"] == "twin" and entry["mean_difference"] == pytest.approx(0.03, abs=1e-12)
+    assert entry["p_value"] == pytest.approx(expected["p"], rel=1e-9)
+    assert "CustomCNN on new videos: twin" in done.stdout
+
+    shuffled = tmp_path / "other-folds"
+    shutil.copytree(twin, shuffled)
+    manifest = pd.read_csv(shuffled / "manifests" / "grouped.csv", keep_default_na=False)
+    manifest["fold"] = 1 - manifest.fold
+    manifest.to_csv(shuffled / "manifests" / "grouped.csv", index=False)
+    done = cli("compare", str(finished_run), str(shuffled), "--json", str(tmp_path / "u.json"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    unpaired = json.loads((tmp_path / "u.json").read_text())
+    assert unpaired["paired"] is False and any("their outer folds differ" in n for n in unpaired["notes"])
+    grouped = next(c for c in unpaired["comparisons"] if c["strategy"] == "grouped" and c["model"] == "CustomCNN"
+                   and c["metric"] == "accuracy")  # fmt: skip
+    assert grouped["paired"] is False and grouped["p_a_better"] is None and "Welch" in grouped["method"]
+    assert "not paired: their outer folds differ" in done.stdout
+
+
+@pytest.mark.slow
+def test_repeats_have_their_own_folds_and_studies_resume_and_use_the_repeated_variance(small_demo, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from harness import ROOT, run_command
+
+    command = run_command(small_demo, tmp_path, "--repeats", "2", "--models", "CustomCNN", "--strategies",
+                          "grouped", "--trials", "1", "--set", "audit_in_run=false")  # fmt: skip
+    env = {**os.environ, "WORKOUT_BENCH_SIGNAL_AT": "train:SIGINT"}
+    killed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert killed.returncode == 130, killed.stderr[-2000:]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = tmp_path / "r"
+    first = pd.read_csv(run_dir / "manifests" / "grouped.csv", keep_default_na=False)
+    second = pd.read_csv(run_dir / "manifests" / "repeat1" / "grouped.csv", keep_default_na=False)
+    assert (first.path == second.path).all() and (first.fold != second.fold).any()  # another split
+    assert (second.groupby("group").fold.nunique() == 1).all()  # still grouped
+    results = pd.read_csv(run_dir / "results.csv")
+    assert sorted(zip(results.repeat, results.fold)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    accuracy = summary["models"]["CustomCNN"]["grouped"]["accuracy"]
+    scores = results.accuracy.tolist()
+    mean = sum(scores) / 4
+    variance = (1 / 4 + results.n_test.mean() / results.n_train.mean()) * np.var(scores, ddof=1)
+    half = stats.t.ppf(0.975, 3) * math.sqrt(variance)  # R k - 1 = 3 degrees of freedom
+    assert accuracy["n_folds"] == 4 and accuracy["ci95"] == pytest.approx([max(0, mean - half), min(1, mean + half)])
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert len(predictions) == 2 * len(first) and set(predictions.repeat) == {0, 1}

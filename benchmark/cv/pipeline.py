@@ -54,7 +54,7 @@ def run(
     if config.audit_in_run:
         from benchmark.cv.audit import write_audit
 
-        write_audit(run_dir, dataset, config, assignments)
+        write_audit(run_dir, dataset, config, assignments[0])  # the first repeat's folds
         clock.lap("audit")
     for part in prepared.parts:
         data = part.run_data(dataset, prepared.assignments, config)
