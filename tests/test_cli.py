@@ -71,3 +71,18 @@ def test_scan_json_reports_the_real_sample(real_sample):
     done = cli("scan", "--data", str(real_sample), "--json")
     summary = json.loads(done.stdout)
     assert summary["n_images"] == 110 and summary["single_images"] == 8 and summary["n_videos"] == 102
+
+
+def test_python_m_benchmark_ignores_a_users_own_config_models_reports_and_splits(real_sample, tmp_path):
+    """Run from a user's project folder, whose config.py and packages share our top-level names."""
+    import subprocess
+    import sys
+
+    (tmp_path / "config.py").write_text("LEARNING_RATE = 0.1  # the user's own config\n")
+    for package in ("models", "reports", "splits"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(f"raise ImportError('the user folder {package}')\n")
+    done = subprocess.run([sys.executable, "-m", "benchmark", "scan", "--data", str(real_sample), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["n_images"] == 110
