@@ -8,6 +8,7 @@ scikit-learn or pandas, so `--help` answers at once.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
 import sys
@@ -47,6 +48,30 @@ COMMANDS = {
     "curve": "curve",
     "compare": "compare",
 }
+# What each command writes, and where, and one example line: the end of its --help.
+WRITES_AND_EXAMPLE = {
+    "run": ("a run directory under --out (default runs/): config, manifests, fold records, results.csv, "
+            "summary.json, report.html", "run --folds 5 --models CustomCNN --trials 10 --run-id cnn10"),
+    "curve": ("a run directory like run's, with one part per fraction, curve.json and its report",
+              "curve --fractions 0.25 0.5 1.0 --json curve.json"),
+    "compare": ("nothing unless asked: --json FILE, --out HTML", "compare runs/cnn10 runs/cnn30 --out compare.html"),
+    "worker": ("trials into the run's Optuna storage; nothing else", "worker --storage postgresql://bench@db/workout "
+               "--run-id shared"),
+    "audit": ("nothing: prints the shares and the worst pairs (--json: one JSON object)", "audit --data DIR --json"),
+    "report": ("report.html and summary.md in RUN_DIR", "report runs/cnn10"),
+    "cache": ("nothing (--info); --clear deletes cache entries only, never other files", "cache --info"),
+    "scan": ("nothing: prints the data summary", "scan --data data/workout-images --json"),
+    "splits": ("the manifest CSV at --out", "splits --data DIR --strategy grouped --out grouped.csv"),
+    "fit": ("a model directory at --out (model.keras, meta.json, training_images.txt)",
+            "fit --data DIR --out my-model --model EfficientNetLite0"),
+    "evaluate": ("nothing: prints the metrics (--json: one JSON object)", "evaluate --model-dir my-model --data DIR"),
+    "predict": ("nothing unless --csv FILE", "predict --model-dir my-model photo.jpg folder/ --csv top3.csv"),
+    "demo-data": ("the demo dataset at --out (replacing only a demo folder of its own), --preview PNG",
+                  "demo-data --out data/demo --scale small"),
+    "download": ("the class folders at --out (default data/workout-images)", "download --from archive.zip"),
+    "perf": ("generated data, caches and runs under --work (default .cache/perf); --json FILE",
+             "perf --fractions --run-fractions 0.1 0.25 --json perf.json"),
+}  # fmt: skip
 # Commands that train or predict: TensorFlow is imported first, once, with its start-up noise filtered.
 TENSORFLOW_COMMANDS = {"run", "worker", "audit", "fit", "evaluate", "predict", "perf", "curve"}
 # Options that set a Config field (option dest -> field); `--set KEY=VALUE` reaches every other field.
@@ -120,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _set_option(audit)
 
     report = commands.add_parser("report", help="rebuild report.html and summary.md from a run directory")
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory that `run` or `curve` made")
     report.add_argument("--storage", help="Optuna RDB URL, when the run used a server rather than its optuna.db")
 
     cache = commands.add_parser("cache", help="show (--info, the default) or delete (--clear) the on-disk caches")
@@ -136,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     splits = commands.add_parser("splits", help="write the k-fold manifest of one strategy")
     _data_options(splits, required=True)
     splits.add_argument("--folds", type=int, help=f"number of folds (default {DEFAULT.folds})")
-    splits.add_argument("--strategy", choices=STRATEGIES, required=True)
+    splits.add_argument("--strategy", choices=STRATEGIES, required=True, help="grouped: by video; leaky: at random")
     splits.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     _groups_option(splits)
 
@@ -153,14 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
-    evaluate.add_argument("--model-dir", type=Path, required=True)
+    evaluate.add_argument("--model-dir", type=Path, required=True, help="a model directory that `fit` wrote")
     _data_options(evaluate, required=False)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _set_option(evaluate)
 
     predict = commands.add_parser("predict", help="top-3 classes of images or folders of images")
-    predict.add_argument("--model-dir", type=Path, required=True)
-    predict.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    predict.add_argument("--model-dir", type=Path, required=True, help="a model directory that `fit` wrote")
+    predict.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images, or folders searched for them")
     predict.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
     predict.add_argument("--json", action="store_true", help="print one JSON list: path and top-3 per image")
     _set_option(predict)
@@ -170,13 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir, help=f"folder to write ({DEFAULT.demo_dir})")
     demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed, help="seed of the generated videos")
     demo.add_argument("--force", action="store_true", help="replace a folder at --out that is not a demo dataset")
-    demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale)
+    demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale,
+                      help=f"videos and frames (default {DEFAULT.demo_scale}; real: the Kaggle size)")  # fmt: skip
     demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")
     demo.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes")
     demo.add_argument("--preview", type=Path, help="also save a PNG of sample frames (two videos per class)")
 
     download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
-    download.add_argument("--out", type=Path, default=DEFAULT.data_dir)
+    download.add_argument("--out", type=Path, default=DEFAULT.data_dir,
+                          help=f"folder to install the class folders into (default {DEFAULT.data_dir})")  # fmt: skip
     download.add_argument("--from", dest="source", type=Path, help="install from a local archive or folder instead")
     download.add_argument("--force", action="store_true", help="replace a dataset already at --out")
 
@@ -196,7 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--work", type=Path, help="folder for generated data, caches and runs (default .cache/perf)")
     perf.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
     _set_option(perf)
+    for name, subparser in commands.choices.items():
+        writes, example = WRITES_AND_EXAMPLE[name]
+        subparser.description = f"{subparser.description or commands_help(commands, name)}. Writes: {writes}."
+        subparser.epilog = f"example: {parser.prog} {example}"
     return parser
+
+
+def commands_help(commands: argparse._SubParsersAction, name: str) -> str:
+    return next(action.help for action in commands._choices_actions if action.dest == name)
 
 
 def _positive(text: str) -> float:
@@ -340,8 +375,20 @@ def _option_label(field_name: str, overrides: dict[str, Any], args: argparse.Nam
     return f"--set {field_name}"
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, with a mistyped option answered by the nearest one of its command (`--trails`: --trials)."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        known = [o for a in subparsers.choices[args.command]._actions for o in a.option_strings]
+        hints = [difflib.get_close_matches(extra.split("=")[0], known, n=1, cutoff=0.6) for extra in extras]
+        near = "; ".join(f"did you mean {h[0]}?" for h in hints if h)
+        parser.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({near})" if near else ""))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
     # Ctrl-C and SIGTERM stop at the next safe point: finished trials and folds are already on disk.
     interrupt.install()
     try:

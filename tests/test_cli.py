@@ -86,3 +86,19 @@ def test_python_m_benchmark_ignores_a_users_own_config_models_reports_and_splits
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["n_images"] == 110
+
+
+def test_every_command_says_what_it_writes_with_an_example_and_every_argument_has_help():
+    from benchmark.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():
+        assert "Writes: " in sub.description and sub.epilog.startswith("example: "), name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_a_mistyped_option_suggests_the_nearest_one():
+    done = cli("run", "--trails", "3")
+    assert_one_line_error(done, "unrecognized arguments: --trails 3", "did you mean --trials?")
