@@ -47,6 +47,7 @@ COMMANDS = {
     "perf": "perf",
     "curve": "curve",
     "compare": "compare",
+    "issues": "issues",
 }
 # What each command writes, and where, and one example line: the end of its --help.
 WRITES_AND_EXAMPLE = {
@@ -54,6 +55,7 @@ WRITES_AND_EXAMPLE = {
             "summary.json, report.html", "run --folds 5 --models CustomCNN --trials 10 --run-id cnn10"),
     "curve": ("a run directory like run's, with one part per fraction, curve.json and its report",
               "curve --fractions 0.25 0.5 1.0 --json curve.json"),
+    "issues": ("nothing: prints the run's label_issues.csv, strongest first", "issues runs/demo-k5-s42-1234abcd"),
     "compare": ("nothing unless asked: --json FILE, --out HTML", "compare runs/cnn10 runs/cnn30 --out compare.html"),
     "worker": ("trials into the run's Optuna storage; nothing else", "worker --storage postgresql://bench@db/workout "
                "--run-id shared"),
@@ -66,7 +68,8 @@ WRITES_AND_EXAMPLE = {
             "fit --data DIR --out my-model --model EfficientNetLite0"),
     "evaluate": ("nothing: prints the metrics (--json: one JSON object)", "evaluate --model-dir my-model --data DIR"),
     "predict": ("nothing unless --csv FILE", "predict --model-dir my-model photo.jpg folder/ --csv top3.csv"),
-    "demo-data": ("the demo dataset at --out (replacing only a demo folder of its own), --preview PNG",
+    "demo-data": ("the demo dataset at --out (replacing only a demo folder of its own), with --mislabel its "
+                  "mislabelled.csv, --preview PNG",
                   "demo-data --out data/demo --scale small"),
     "download": ("the class folders at --out (default data/workout-images)", "download --from archive.zip"),
     "perf": ("generated data, caches and runs under --work (default .cache/perf); --json FILE",
@@ -129,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--rope", type=float, help="region of practical equivalence, accuracy units (default: the first run's)"
     )
+
+    issues = commands.add_parser("issues", help="images whose label looks wrong, from a run's out-of-fold predictions")
+    issues.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory that `run` made")
+    issues.add_argument("--json", action="store_true", help="print every issue as one JSON list")
+    issues.add_argument("--truth", type=Path, help="score the issues against planted errors (demo-data --mislabel's "
+                        "mislabelled.csv): precision and recall per model and arm")  # fmt: skip
 
     worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
@@ -195,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir, help=f"folder to write ({DEFAULT.demo_dir})")
     demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed, help="seed of the generated videos")
     demo.add_argument("--force", action="store_true", help="replace a folder at --out that is not a demo dataset")
+    demo.add_argument("--mislabel", type=float, default=0.0,
+                      help="plant label errors: a share of the frames (below 1) or a number of them, moved into "
+                      "another class's folder; the truth in mislabelled.csv")  # fmt: skip
+    demo.add_argument("--mislabel-videos", action="store_true", help="--mislabel moves whole videos, not frames")
     demo.add_argument("--scale", choices=sorted(DEMO_SCALES), default=DEFAULT.demo_scale,
                       help=f"videos and frames (default {DEFAULT.demo_scale}; real: the Kaggle size)")  # fmt: skip
     demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")

@@ -222,6 +222,8 @@ def audit_section(run: RunDirectory) -> dict[str, Any] | None:
         return None
     strategies = []
     for strategy, entry in run.audit.items():
+        if not isinstance(entry, dict):  # cross_class_duplicates: a list, shown apart below
+            continue
         pairs = []
         for pair in entry["worst_pairs"]:
             images = {}
@@ -231,7 +233,7 @@ def audit_section(run: RunDirectory) -> dict[str, Any] | None:
             if images["test"] and images["train"]:
                 pairs.append({**pair, "images": images})
         strategies.append({"name": strategy, **entry, "pairs": pairs})
-    return {"strategies": strategies, "groups": run.groups}
+    return {"strategies": strategies, "groups": run.groups, "cross_class": run.audit.get("cross_class_duplicates", [])}
 
 
 def reproducibility_section(run: RunDirectory) -> dict[str, Any]:

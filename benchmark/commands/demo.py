@@ -13,7 +13,8 @@ from config import Config
 def main(args: argparse.Namespace, config: Config) -> int:
     if args.preview:
         check_output_file(args.preview, "--preview")
-    out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs, force=args.force)
+    out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs, force=args.force,
+                             mislabel=args.mislabel, mislabel_videos=args.mislabel_videos)  # fmt: skip
     print(f"demo data: {out}")
     if args.preview:
         from benchmark.data.preview import save_preview

@@ -17,6 +17,8 @@ rename), so a reader sees a whole file or none. In the order a run writes them:
   optuna.db             the run's Optuna storage when no --storage URL is given
   [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.json   one record per finished outer fold
   [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.predictions.csv   its test predictions
+  [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.probabilities.npy every class's probability
+  label_issues.csv      (run) images whose label looks wrong, by confident learning on those probabilities
   results.csv, predictions.csv, summary.json, mistakes/    (run) from the records
   curve.json            (curve) the points and the fitted power law
   timings.json          wall time per stage, one entry per invocation
@@ -59,6 +61,7 @@ PREDICTIONS = "predictions.csv"
 SUMMARY = "summary.json"
 MISTAKES = "mistakes"
 CURVE = "curve.json"
+LABEL_ISSUES = "label_issues.csv"
 TIMINGS = "timings.json"
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "summary.md"
@@ -102,6 +105,11 @@ def fold_record_path(run_dir: Path, model: str, strategy: str, fold: int) -> Pat
 def fold_predictions_path(run_dir: Path, model: str, strategy: str, fold: int) -> Path:
     """Per test image of one outer fold: true and predicted class, confidence (written before the record)."""
     return fold_record_path(run_dir, model, strategy, fold).with_suffix(".predictions.csv")
+
+
+def fold_probabilities_path(run_dir: Path, model: str, strategy: str, fold: int) -> Path:
+    """(test images, classes) float32 .npy: every class's out-of-fold probability, in test_images order."""
+    return fold_record_path(run_dir, model, strategy, fold).with_suffix(".probabilities.npy")
 
 
 def load_fold_records(run_dir: Path) -> list[dict[str, Any]]:

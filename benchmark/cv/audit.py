@@ -17,12 +17,13 @@ import pandas as pd
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.rundir import AUDIT, AUDIT_THUMBNAILS
 from benchmark.data.dataset import Dataset
-from benchmark.data.fingerprints import Fingerprints, Thresholds, fingerprints, thresholds_of
+from benchmark.data.fingerprints import Fingerprints, Thresholds, cross_class_pairs, fingerprints, thresholds_of
 from benchmark.data.thumbnails import write_thumbnail
 from config import Config
 from splits.strategies import fold_pairs
 
 PAIRS_IN_REPORT = 3
+CROSS_CLASS = "cross_class_duplicates"  # audit.json / audit --json: pictures filed under two classes
 CHUNK = 1024  # test images compared at once: memory stays flat at any dataset size
 
 
@@ -104,26 +105,48 @@ def summarize_audit(rows: pd.DataFrame, images: pd.DataFrame, thresholds: Thresh
 
 
 def audit(dataset: Dataset, config: Config, assignments: dict[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Per strategy: shares of test images with a near-duplicate in training, and the rows behind them."""
+    """Per strategy: shares of test images with a near-duplicate in training, and the rows behind them;
+    under CROSS_CLASS, the pictures filed under two classes, and per strategy how many straddle its split."""
+    dataset = dataset.with_keys(config.scan_workers)
     prints = fingerprints(dataset, config)
     limits = thresholds_of(config)
     rows = pd.concat(
         [audit_split(dataset.images, array, strategy, prints, limits) for strategy, array in assignments.items()],
         ignore_index=True,
     )
-    return summarize_audit(rows, dataset.images, limits), rows
+    summary = summarize_audit(rows, dataset.images, limits)
+    images = dataset.images
+    pairs = cross_class_pairs(images["label"].to_numpy(), images["key"].tolist(), prints, limits)
+    for strategy, array in assignments.items():
+        summary[strategy]["cross_class_straddling"] = int((array[pairs.a] != array[pairs.b]).sum())
+    paths, labels = images["path"].to_numpy(), images["label"].to_numpy()
+    summary[CROSS_CLASS] = [
+        {"a": str(paths[a]), "b": str(paths[b]), "a_label": str(labels[a]), "b_label": str(labels[b]), "kind": kind,
+         "distance": distance}
+        for a, b, kind, distance in zip(pairs.a, pairs.b, pairs.kind, pairs.distance)
+    ]  # fmt: skip
+    return summary, rows
+
+
+def strategies_of(summary: dict[str, Any]) -> list[str]:
+    """The strategy entries of an audit summary (the other keys are the dataset's, like CROSS_CLASS)."""
+    return [key for key in summary if key != CROSS_CLASS]
 
 
 def audit_lines(summary: dict[str, Any]) -> list[str]:
     """The terminal table: per strategy the shares, then its worst pairs."""
     lines = [f"{'strategy':<9} {'test images':>11} {'near-dup':>9} {'pHash':>7} {'embedding':>9}   per fold"]
-    for strategy, entry in summary.items():
+    for strategy in strategies_of(summary):
+        entry = summary[strategy]
         lines.append(
             f"{strategy:<9} {entry['test_images']:>11} {entry['near_duplicate_share']:>9.1%} "
             f"{entry['phash_share']:>7.1%} {entry['embedding_share']:>9.1%}   "
             + " ".join(f"{share:.0%}" for share in entry["per_fold"])
         )
-    for strategy, entry in summary.items():
+    crossed = summary.get(CROSS_CLASS, [])
+    lines.append(f"the same picture under two classes: {len(crossed)} pair(s)")
+    for strategy in strategies_of(summary):
+        entry = summary[strategy]
         lines.append(f"worst pairs, {strategy} (test <- train):")
         for pair in entry["worst_pairs"]:
             tag = "same group" if pair["same_group"] else "other group"
@@ -137,12 +160,12 @@ def audit_lines(summary: dict[str, Any]) -> list[str]:
 def write_audit(run_dir: Path, dataset: Dataset, config: Config, assignments: dict[str, np.ndarray]) -> None:
     """audit.json and side-by-side thumbnails of the worst pairs, for the report's leakage section."""
     summary, _ = audit(dataset, config, assignments)
-    for strategy, entry in summary.items():
-        for n, pair in enumerate(entry["worst_pairs"][:PAIRS_IN_REPORT]):
+    for strategy in strategies_of(summary):
+        for n, pair in enumerate(summary[strategy]["worst_pairs"][:PAIRS_IN_REPORT]):
             for side in ("test", "train"):
                 name = f"{strategy}-{n}-{side}.jpg"
                 write_thumbnail(dataset.root / pair[side], run_dir / AUDIT_THUMBNAILS / name)
                 pair[f"{side}_thumbnail"] = f"{AUDIT_THUMBNAILS}/{name}"
     atomic_write_json(run_dir / AUDIT, summary)
-    for line in audit_lines(summary)[: len(summary) + 1]:
+    for line in audit_lines(summary)[: len(strategies_of(summary)) + 2]:
         print(f"audit: {line}", file=sys.stderr)

@@ -16,11 +16,11 @@ import numpy as np
 import optuna
 from joblib import Parallel, delayed
 
-from benchmark.core.atomic import atomic_write_json, atomic_write_text
+from benchmark.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, npy_bytes
 from benchmark.core.environment import configure_devices
 from benchmark.core.interrupt import checkpoint
 from benchmark.core.progress import progress
-from benchmark.core.rundir import fold_predictions_path, fold_record_path
+from benchmark.core.rundir import fold_predictions_path, fold_probabilities_path, fold_record_path
 from benchmark.core.seeds import derived_seed
 from benchmark.cv.evaluate import classification_metrics, prediction_rows, video_scores
 from benchmark.cv.storage import config_digest, open_study
@@ -45,6 +45,9 @@ class FoldTask:
 
     def predictions_path(self, records_dir: Path) -> Path:
         return fold_predictions_path(records_dir, self.model, self.strategy, self.fold)
+
+    def probabilities_path(self, records_dir: Path) -> Path:
+        return fold_probabilities_path(records_dir, self.model, self.strategy, self.fold)
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,7 @@ def run_fold(
     keys = {"model": task.model, "strategy": task.strategy, "repeat": task.repeat, "fold": task.fold}
     predictions = prediction_rows(keys, images["path"], labels, images["group"], proba, data.class_names)
     # Before the record: a fold counts as done only once its predictions are on disk too.
+    atomic_write_bytes(task.probabilities_path(records_dir), npy_bytes(proba.astype(np.float32)))
     atomic_write_text(task.predictions_path(records_dir), predictions.to_csv(index=False, lineterminator="\n"))
     states = [t.state for t in study.trials]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.rundir import (
+    LABEL_ISSUES,
     MISTAKES,
     PREDICTIONS,
     RESULTS,
@@ -28,6 +29,7 @@ from benchmark.core.rundir import (
 from benchmark.core.timing import StageClock
 from benchmark.cv.compare import model_comparisons, tuning_gains
 from benchmark.cv.folds import run_folds
+from benchmark.cv.label_issues import run_label_issues
 from benchmark.cv.prepare import prepare_run
 from benchmark.cv.summary import results_frame, summarize
 from benchmark.data.thumbnails import write_mistake_thumbnails
@@ -68,6 +70,8 @@ def run(
     atomic_write_text(run_dir / PREDICTIONS, joined)
     predictions = pd.read_csv(io.StringIO(joined), keep_default_na=False)
     write_mistake_thumbnails(predictions, dataset.root, run_dir / MISTAKES)
+    issues = run_label_issues(records, folders, dataset.images, dataset.class_names, list(config.models))
+    atomic_write_text(run_dir / LABEL_ISSUES, issues.to_csv(index=False, lineterminator="\n"))
     run_summary = {
         "run_id": run_dir.name,
         "data_dir": str(dataset.root),

@@ -41,6 +41,13 @@ class Dataset:
         images["key"] = content_keys([self.root / p for p in images["path"]], workers)
         return dataclasses.replace(self, images=images)
 
+    def _content_figures(self) -> dict[str, Any]:
+        """What the content keys tell: the data's fingerprint, and files filed under two classes."""
+        return {
+            "content_fingerprint": content_fingerprint(self.images),
+            "cross_class_byte_copies": cross_class_copies(self.images),
+        }
+
     def summary(self) -> dict[str, Any]:
         images = self.images
         kinds = images["group_kind"].value_counts()
@@ -67,7 +74,14 @@ class Dataset:
             "n_bad_files": len(self.scan.bad_files),
             "empty_classes": list(self.scan.empty_classes),
             "ignored_files": list(self.scan.ignored_files),
-            **({"content_fingerprint": content_fingerprint(images)} if "key" in images.columns else {}),
+            **(
+                {
+                    "content_fingerprint": content_fingerprint(images),
+                    "cross_class_byte_copies": cross_class_copies(images),
+                }
+                if "key" in images.columns
+                else {}
+            ),
         }
 
 
@@ -95,6 +109,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         )
     if summary["unmatched_names"]:
         lines.append(f"  names without a video id (own group each), e.g.: {summary['unmatched_examples'][0]}")
+    if summary.get("cross_class_byte_copies"):
+        lines.append(f"  {count_of(summary['cross_class_byte_copies'], 'file')} whose bytes are also filed under "
+                     "another class (the audit lists them)")  # fmt: skip
     return lines
 
 
@@ -107,6 +124,12 @@ def require_classes(dataset: Dataset, least: int = 2) -> None:
             f"{dataset.root} has {count_of(len(found), 'class folder')} ({names}): a benchmark needs at least "
             f"{least}; --data must be the folder whose sub-folders are the classes"
         )
+
+
+def cross_class_copies(images: pd.DataFrame) -> int:
+    """Files whose bytes are also filed under another class (the near-duplicates are the audit's)."""
+    labels_per_key = images.groupby("key")["label"].nunique()
+    return int(images["key"].isin(labels_per_key[labels_per_key > 1].index).sum())
 
 
 def content_fingerprint(images: pd.DataFrame) -> str:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from PIL import Image, ImageDraw
 
-from benchmark.core.atomic import atomic_write_json
+from benchmark.core.atomic import atomic_write_bytes, atomic_write_json
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_folder, check_writable
 from benchmark.core.progress import progress
@@ -196,9 +197,15 @@ def generate_demo_data(
     n_jobs: int = 1,
     force: bool = False,
     option: str = "--out",
+    mislabel: float = 0.0,
+    mislabel_videos: bool = False,
 ) -> Path:
     """Write the dataset under `out` and return `out`. An existing `out` is replaced only when it is
-    empty or a demo dataset (its stamp file says so), or with `force`; `option` names `out` in errors."""
+    empty or a demo dataset (its stamp file says so), or with `force`; `option` names `out` in errors.
+
+    `mislabel`: plant label errors, a share of the frames (below 1) or a number of them, moved into
+    another class's folder; with `mislabel_videos`, whole videos instead of single frames. The truth
+    goes to mislabelled.csv (path, true_label, given_label) at the top of `out`."""
     if scale not in DEMO_SCALES:
         raise BenchmarkError(f"unknown --scale {scale!r}; choose one of: {', '.join(DEMO_SCALES)}")
     out = Path(out)
@@ -215,7 +222,11 @@ def generate_demo_data(
             (tmp / label).mkdir(parents=True, exist_ok=True)
         jobs = progress(plan, total=len(plan), desc="demo videos")
         Parallel(n_jobs=n_jobs)(delayed(_render_video)(tmp, sizes, seed, *item) for item in jobs)
-        atomic_write_json(tmp / DEMO_STAMP, demo_stamp(scale, seed, total_images), indent=None)
+        if mislabel:
+            plant_label_errors(tmp, mislabel, mislabel_videos, seed)
+        stamp = demo_stamp(scale, seed, total_images) | ({"mislabel": mislabel, "videos": mislabel_videos}
+                                                          if mislabel else {})  # fmt: skip
+        atomic_write_json(tmp / DEMO_STAMP, stamp, indent=None)
         # Swap in the finished folder so an interrupted generation never looks like a complete one.
         retired = None
         if out.exists():
@@ -228,6 +239,39 @@ def generate_demo_data(
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)  # a demo dataset (checked above) or, with --force, asked for
     return out
+
+
+MISLABELLED = "mislabelled.csv"  # the planted label errors: path, true_label, given_label
+
+
+def plant_label_errors(root: Path, amount: float, whole_videos: bool, seed: int) -> list[dict[str, str]]:
+    """Move a seeded choice of frames (or whole videos) into another class's folder, keeping their names
+    (as a mis-sorted file would), and write what moved where to mislabelled.csv."""
+    frames = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
+    units: dict[str, list[str]] = {}
+    for path in frames:
+        label, name = path.split("/", 1)
+        key = f"{label}/{name.rsplit('_', 1)[0]}_{name.rsplit('_', 1)[1][:-9]}" if whole_videos else path
+        units.setdefault(key, []).append(path)
+    if whole_videos:  # web images (`_g<n>`) are single pictures, not videos
+        units = {k: v for k, v in units.items() if "_g" not in v[0].rsplit("/", 1)[1]}
+    keys = sorted(units)
+    count = int(round(amount * len(keys))) if amount < 1 else int(amount)
+    if not 0 < count <= len(keys):
+        unit = "videos" if whole_videos else "frames"
+        raise BenchmarkError(f"--mislabel {amount:g}: choose between 1 and {len(keys)} {unit}")
+    rng = np.random.default_rng([seed, 0x4D4953])  # "MIS": its own stream
+    moved = []
+    for key in sorted(rng.choice(keys, count, replace=False)):
+        true_label = key.split("/", 1)[0]
+        given = str(rng.choice([c for c in CLASS_NAMES if c != true_label]))
+        for path in units[key]:
+            target = f"{given}/{path.split('/', 1)[1]}"
+            (root / path).rename(root / target)
+            moved.append({"path": target, "true_label": true_label, "given_label": given})
+    frame = pd.DataFrame(moved, columns=["path", "true_label", "given_label"]).sort_values("path")
+    atomic_write_bytes(root / MISLABELLED, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    return moved
 
 
 def demo_stamp(scale: str, seed: int, total_images: int | None = None) -> dict[str, Any]:

@@ -74,10 +74,9 @@ def normalise(embeddings: np.ndarray) -> np.ndarray:
 
 
 def infer_groups(images: pd.DataFrame, prints: Fingerprints, thresholds: Thresholds) -> np.ndarray:
-    """Group ids from pixels: connected components of the near-duplicate graph inside each class.
-
-    Edges never cross classes (a group must have one label for the splitters to keep it whole).
-    """
+    """Group ids from pixels: connected components of the near-duplicate graph inside each class, then
+    joined across classes where one picture is filed under two (`cross_class_pairs`): such a pair is
+    leakage with a contradiction attached, so the grouped split keeps it on one side."""
     labels = images["label"].to_numpy()
     groups = np.empty(len(images), dtype=object)
     for label in progress(sorted(set(labels)), desc="infer groups"):
@@ -89,7 +88,55 @@ def infer_groups(images: pd.DataFrame, prints: Fingerprints, thresholds: Thresho
         graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(members), len(members)))
         _, component = connected_components(graph, directed=False)
         groups[members] = [f"{label}/cluster-{c}" for c in component]
+    if "key" in images.columns:
+        pairs = cross_class_pairs(labels, images["key"].tolist(), prints, thresholds)
+        groups = _joined(groups, pairs)
     return groups
+
+
+def _joined(groups: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
+    """Groups merged along the pairs (union-find over group ids); a merged group keeps its first id."""
+    parent: dict[str, str] = {}
+
+    def root(g: str) -> str:
+        while parent.get(g, g) != g:
+            g = parent[g]
+        return g
+
+    for a, b in zip(pairs.a, pairs.b):
+        first, second = sorted((root(groups[a]), root(groups[b])))
+        if first != second:
+            parent[second] = first
+    return np.array([root(g) for g in groups], dtype=object)
+
+
+CHUNK = 1024  # images compared with all others at once: memory stays flat at any dataset size
+
+
+def cross_class_pairs(
+    labels: np.ndarray, keys: Sequence[str], prints: Fingerprints, thresholds: Thresholds
+) -> pd.DataFrame:
+    """Pairs of images filed under different classes that are the same picture: byte-identical (same
+    content key), or near-duplicates by either detector. Columns a, b (row indices, a < b), kind
+    ("byte-identical", "phash" or "embedding") and distance (0, pHash bits, or cosine)."""
+    labels, keys = np.asarray(labels), np.asarray(keys)
+    rows = []
+    for start in range(0, len(labels), CHUNK):
+        a = np.arange(start, min(start + CHUNK, len(labels)))
+        bits = np.bitwise_count(prints.hashes[a, None] ^ prints.hashes[None, :])
+        cosine = prints.embeddings[a] @ prints.embeddings.T
+        near = (bits <= thresholds.phash_max_distance) | (cosine >= thresholds.cosine_min)
+        near &= labels[a, None] != labels[None, :]
+        near &= a[:, None] < np.arange(len(labels))[None, :]  # each pair once
+        for i, j in zip(*np.nonzero(near)):
+            first, second = int(a[i]), int(j)
+            if keys[first] == keys[second]:
+                rows.append((first, second, "byte-identical", 0.0))
+            elif bits[i, j] <= thresholds.phash_max_distance:
+                rows.append((first, second, "phash", float(bits[i, j])))
+            else:
+                rows.append((first, second, "embedding", round(float(cosine[i, j]), 4)))
+    return pd.DataFrame(rows, columns=["a", "b", "kind", "distance"])
 
 
 def group_agreement(name_groups: np.ndarray, kinds: np.ndarray, inferred: np.ndarray, video_kind: str) -> dict:
