@@ -25,6 +25,7 @@ from splits.names import STRATEGIES
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 GROUP_SOURCES = ("names", "infer")
+EXCLUDE_FROM = ("train", "test")  # --exclude-from: training parts only, or the test folds as well
 # How a study becomes the final fit's hyper-parameters (benchmark/cv/train.py, ModelPlan.final_choice).
 SELECTION_RULES = ("one_se", "best")
 FEATURE_RUNTIMES = ("litert", "keras")  # what runs a frozen backbone over cached pixels
@@ -124,6 +125,14 @@ class Config:
     # TensorFlow uses a GPU by itself when it sees one (pip install 'tensorflow[and-cuda]'). With a
     # GPU, mixed_float16 roughly doubles training throughput; it is ignored on a CPU (slower there).
     mixed_precision: bool = False
+
+    # --- what to leave out ---
+    # A CSV with a `path` column (relative to the data folder, e.g. a reviewed label_issues.csv): those
+    # images never reach a training part (nor an inner fold); the outer test folds stay as they are,
+    # so the score is not flattered by dropping hard test images. exclude_from="test": out of the
+    # test folds as well (the report says so).
+    exclude: Path | None = None
+    exclude_from: str = setting("train", choices=EXCLUDE_FROM)
 
     # --- splits ---
     seed: int = 42

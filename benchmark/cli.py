@@ -21,7 +21,7 @@ from benchmark.core import interrupt
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.fields import ConfigError, parse_value
 from benchmark.data.demo_scales import DEMO_SCALES
-from config import DEFAULT, GROUP_SOURCES, Config
+from config import DEFAULT, EXCLUDE_FROM, GROUP_SOURCES, Config
 from models.errors import ModelError
 from models.registry import MODEL_NAMES
 from splits.names import STRATEGIES, SplitError
@@ -79,6 +79,8 @@ WRITES_AND_EXAMPLE = {
 TENSORFLOW_COMMANDS = {"run", "worker", "audit", "fit", "evaluate", "predict", "perf", "curve"}
 # Options that set a Config field (option dest -> field); `--set KEY=VALUE` reaches every other field.
 OPTION_FIELDS = {
+    "exclude": "exclude",
+    "exclude_from": "exclude_from",
     "seed": "seed",
     "folds": "folds",
     "repeats": "repeats",
@@ -283,6 +285,9 @@ def _run_options(parser: argparse.ArgumentParser, models_help: str) -> None:
     parser.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
     parser.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
     parser.add_argument("--timeout", type=_positive, help="seconds of tuning per outer fold (Optuna's timeout)")
+    parser.add_argument("--exclude", type=Path, help="CSV with a path column: images kept out of every training part")
+    parser.add_argument("--exclude-from", choices=EXCLUDE_FROM,
+                        help="train (default): training parts only; test: the test folds as well")  # fmt: skip
     _set_option(parser)
     parser.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
     parser.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")

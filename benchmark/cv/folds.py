@@ -8,7 +8,7 @@ run loses at most the trial and the fold in flight.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class RunData:
     # The share of each class's videos every outer training part keeps (`curve`); test folds stay whole.
     train_fraction: float = 1.0
     repeat: int = 0  # which outer split of a repeated cross-validation
+    excluded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # config.exclude's rows
 
     @property
     def class_names(self) -> list[str]:
@@ -136,6 +137,9 @@ class FoldInputs:
 def fold_inputs(config: Config, data: RunData, task: FoldTask, source: DatasetSource) -> FoldInputs:
     """The same images, outer split and inner folds in the coordinator and in every worker."""
     train_idx, test_idx = fold_pairs(np.asarray(data.assignments[task.strategy]))[task.fold]
+    train_idx = np.setdiff1d(train_idx, data.excluded)  # the folds are cut before anything is left out
+    if config.exclude_from == "test":
+        test_idx = np.setdiff1d(test_idx, data.excluded)
     images = data.dataset.images
     labels, groups = images["label"].tolist(), images["group"].tolist()
     if data.train_fraction < 1.0:

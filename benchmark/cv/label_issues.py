@@ -13,8 +13,9 @@ this project is MIT, so none of its code is used.
 
 A frame whose video's other frames are in training (the leaky arm) is judged by a model that knows
 that video under its given label, so one flipped frame stands out; a whole mislabelled video is
-only seen as wrong where the model has never seen that video (the grouped arm). `combine` takes
-the issues of both arms (measured on planted errors: README, "Which labels are wrong").
+only seen as wrong where the model has never seen that video (the grouped arm). So a run lists the
+leaky arm's issues and the grouped arm's whole videos (measured on planted errors: README, "Which
+labels are wrong").
 """
 
 from __future__ import annotations
@@ -131,8 +132,13 @@ def run_label_issues(records: list[dict], folders: dict[int, Path], images: pd.D
             if proba is None or np.isnan(proba).any():
                 continue
             issues = find_label_issues(labels, proba)
-            if strategy == GROUPED:  # a whole video is judged where its video was never seen in training
-                flagged_videos |= set(video_issues(issues, groups, labels).group)
+            if strategy == GROUPED:
+                # A whole video is judged where it was never seen in training; a single frame is judged
+                # best by the leaky arm, whose model knows the rest of its video (measured on planted
+                # errors: the grouped arm's isolated frame issues are mostly its own mistakes).
+                videos = set(video_issues(issues, groups, labels).group)
+                flagged_videos |= videos
+                issues = issues[np.isin(groups[issues["index"].to_numpy()], list(videos))]
             for issue in issues.itertuples():
                 entry = found.setdefault(issue.index, {"score": issue.score, "suggested": issue.suggested, "arms": []})
                 entry["arms"].append(strategy)

@@ -9,6 +9,7 @@ summary.json, each written atomically. The report (reports/) is built from it af
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.rundir import (
+    DATA_SUMMARY,
     LABEL_ISSUES,
     MISTAKES,
     PREDICTIONS,
@@ -80,6 +82,7 @@ def run(
         "trials": config.trials,
         "seed": config.seed,
         "rope": config.rope,
+        **({"excluded": prepared_excluded(run_dir)} if config.exclude is not None else {}),
         **summarize(results),
         "comparisons": model_comparisons(results, list(config.models), config.rope),
         "tuning_gain": tuning_gains(results, config.rope),
@@ -88,6 +91,11 @@ def run(
     clock.lap("summary")
     record_invocation(run_dir, clock)
     return run_dir, run_summary
+
+
+def prepared_excluded(run_dir: Path) -> dict[str, Any]:
+    """What --exclude left out (recorded in the data summary when the run was made)."""
+    return json.loads((run_dir / DATA_SUMMARY).read_text(encoding="utf-8"))["excluded"]
 
 
 def joined_predictions(folders: dict[int, Path], records: list[dict[str, Any]]) -> str:

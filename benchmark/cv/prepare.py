@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
@@ -69,7 +70,26 @@ class Part:
 
     def run_data(self, dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config) -> RunData:
         seed = repeat_seed(config.seed, self.repeat)
-        return RunData(dataset, assignments[self.repeat], seed, self.train_fraction, self.repeat)
+        excluded = excluded_rows(dataset, config)
+        return RunData(dataset, assignments[self.repeat], seed, self.train_fraction, self.repeat, excluded)
+
+
+def excluded_rows(dataset: Dataset, config: Config) -> np.ndarray:
+    """The rows of the images config.exclude names (a CSV with a `path` column), checked: every path must
+    be an image of the dataset."""
+    if config.exclude is None:
+        return np.empty(0, dtype=np.int64)
+    try:
+        listed = pd.read_csv(config.exclude, keep_default_na=False, dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise BenchmarkError(f"--exclude {config.exclude}: cannot read ({error})") from None
+    if "path" not in listed.columns:
+        raise BenchmarkError(f"--exclude {config.exclude} has no path column")
+    index = pd.Series(np.arange(len(dataset.images)), index=dataset.images["path"])
+    unknown = sorted(set(listed["path"]) - set(index.index))
+    if unknown:
+        raise BenchmarkError(f"--exclude {config.exclude}: {len(unknown)} path(s) not in the data, e.g. {unknown[0]}")
+    return np.sort(index[sorted(set(listed["path"]))].to_numpy())
 
 
 def run_parts(run_id: str, fractions: list[float] | None, repeats: int = 1) -> list[Part]:
@@ -123,7 +143,12 @@ def prepare_run(
         }
         for repeat in range(config.repeats)
     }
-    check_inner_folds(dataset, assignments, config)
+    excluded = excluded_rows(dataset, config)
+    check_inner_folds(dataset, assignments, config, excluded)
+    if config.exclude is not None:  # which images, not only which file: a resumed run must leave out the same
+        paths = "\n".join(dataset.images["path"].iloc[excluded])
+        summary["excluded"] = {"images": int(len(excluded)), "from": config.exclude_from,
+                               "fingerprint": hashlib.sha256(paths.encode()).hexdigest()[:16]}  # fmt: skip
     prefix = "curve-" if fractions is not None else ""
     run_dir = config.runs_dir / (run_id or prefix + default_run_id(config))
     refuse_data_overlap(run_dir, dataset.root, "--out/--run-id")
@@ -145,7 +170,9 @@ def prepare_run(
     return PreparedRun(run_dir, config, storage, dataset, assignments, parts, agreement)
 
 
-def check_inner_folds(dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config) -> None:
+def check_inner_folds(
+    dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config, excluded: np.ndarray
+) -> None:
     """Every outer training part of every repeat splits into the inner folds tuning needs (else the run
     would stop at that fold, hours in)."""
     if config.trials == 0:
@@ -155,7 +182,8 @@ def check_inner_folds(dataset: Dataset, assignments: dict[int, dict[str, np.ndar
     for repeat, by_strategy in assignments.items():
         for strategy, assignment in by_strategy.items():
             for fold, (train_idx, _) in enumerate(fold_pairs(assignment)):
-                tuning_folds(config, labels, groups, train_idx, strategy, fold, repeat_seed(config.seed, repeat))
+                kept = np.setdiff1d(train_idx, excluded)
+                tuning_folds(config, labels, groups, kept, strategy, fold, repeat_seed(config.seed, repeat))
 
 
 def default_run_id(config: Config) -> str:
@@ -202,7 +230,13 @@ def refuse_another_run(run_dir: Path, config: Config, summary: dict[str, Any]) -
             "or restore the config"
         )
     path = run_dir / DATA_SUMMARY
-    before = json.loads(path.read_text(encoding="utf-8")).get("content_fingerprint") if path.is_file() else None
+    recorded_summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if recorded_summary and recorded_summary.get("excluded") != summary.get("excluded"):
+        raise BenchmarkError(
+            f"run directory {run_dir} left out other images (--exclude {config.exclude} lists others now); "
+            "pass a new --run-id"
+        )
+    before = recorded_summary.get("content_fingerprint")
     now_ = summary.get("content_fingerprint")
     if before is not None and before != now_:
         raise BenchmarkError(

@@ -63,12 +63,15 @@ class ModelPlan:
     def final_choice(self, study: optuna.Study | None, rule: str = ONE_SE) -> FinalChoice:
         """The study's answer: which trial's parameters the final fit trains, and for how many epochs.
 
-        `one_se` (the default) keeps the model's defaults unless a trial beats them on the inner folds by
-        more than one standard error of that difference (the one-standard-error rule, Breiman et al. 1984,
-        "Classification and Regression Trees"; Hastie, Tibshirani & Friedman 2009, section 7.10), and
-        trusts an early-stopped epoch count only where that trial's validation curve rose above chance by
-        more than its noise; otherwise the final fit trains the configured epochs. `best` is the plain
-        arg-max with the early-stopped epochs: on small data the arg-max of noise, stopped at noise.
+        `one_se` (the default) keeps the model's defaults unless the best trial beats them on the inner
+        folds by more than one standard error of that difference (the one-standard-error rule, Breiman
+        et al. 1984, "Classification and Regression Trees"; Hastie, Tibshirani & Friedman 2009, 7.10),
+        widened for the m trials that competed with the defaults: the best of m equally good trials beats
+        them by about sqrt(2 ln m) standard errors by chance alone (the selection bias of Cawley & Talbot
+        2010, JMLR 11). It trusts an early-stopped epoch count only where that trial's validation curve
+        rose above chance by more than its noise; otherwise the final fit trains the configured epochs.
+        `best` is the plain arg-max with the early-stopped epochs: on small data the arg-max of noise,
+        stopped at noise.
         """
         completed = [] if study is None else [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
@@ -77,12 +80,14 @@ class ModelPlan:
         chosen, why = best, f"trial {best.number}, the best of {len(completed)} on the inner folds"
         defaults = next((t for t in completed if t.params == self.default_params()), None)
         if rule == ONE_SE and defaults is not None and best is not defaults:
-            margin = difference_se(best, defaults)
+            rivals = len(completed) - 1
+            margin = difference_se(best, defaults) * max(1.0, math.sqrt(2 * math.log(rivals)))
             if best.value - defaults.value <= margin:
                 chosen = defaults
                 why = (
                     f"the defaults (trial {defaults.number}): the best trial {best.number} beat them by "
-                    f"{100 * (best.value - defaults.value):.1f} points, within one standard error ({100 * margin:.1f})"
+                    f"{100 * (best.value - defaults.value):.1f} points, within the noise of the best of {rivals} "
+                    f"({100 * margin:.1f})"
                 )
         hp = self.trial_hyperparameters(optuna.trial.FixedTrial(chosen.params))
         for phase, key in self.spec.epoch_keys.items():
