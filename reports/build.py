@@ -12,7 +12,7 @@ import pandas as pd
 
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
-from benchmark.core.rundir import CURVE, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
+from benchmark.core.rundir import CURVE, ISSUE_THUMBNAILS, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
 from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
@@ -51,6 +51,7 @@ def report_context(run: RunDirectory) -> dict[str, Any]:
         "fold_figure": data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
         "mistakes": mistakes_section(run),
+        "issues": issues_section(run),
         "data": data_section(run),
         "audit": audit_section(run),
         "reproducibility": reproducibility_section(run),
@@ -179,6 +180,26 @@ def mistakes_section(run: RunDirectory) -> dict[str, Any] | None:
             }
         )
     return {"models": models, "frame_vs_video": data_uri(figures.frame_vs_video(run.results, run.models))}
+
+
+def issues_section(run: RunDirectory) -> dict[str, Any] | None:
+    """Label issues per model: counts per given class and the strongest as pictures. None for a run made
+    before label issues were computed."""
+    if run.issues is None:
+        return None
+    models = []
+    for model in run.models:
+        rows = run.issues[run.issues.model == model]
+        gallery = [
+            {**item, "image": data_uri((run.path / ISSUE_THUMBNAILS / item["thumbnail"]).read_bytes(), "image/jpeg")}
+            for item in run.issue_thumbnails
+            if item["model"] == model and (run.path / ISSUE_THUMBNAILS / item["thumbnail"]).is_file()
+        ]
+        videos = rows[rows.video_flagged.astype(str) == "True"].group.nunique()
+        per_class = rows.groupby("given_label").size().sort_values(ascending=False).to_dict()
+        models.append({"name": model, "count": len(rows), "videos": int(videos), "gallery": gallery,
+                       "per_class": per_class})  # fmt: skip
+    return {"models": models}
 
 
 def best_params_table(records: list[dict[str, Any]]) -> dict[str, Any]:

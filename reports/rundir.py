@@ -17,6 +17,8 @@ from benchmark.core.rundir import (
     ENVIRONMENT,
     GROUPS,
     INDEX,
+    ISSUE_THUMBNAILS,
+    LABEL_ISSUES,
     MANIFESTS,
     MISTAKES,
     OPTUNA_DB,
@@ -54,6 +56,8 @@ class RunDirectory:
     importances: pd.DataFrame = field(repr=False)
     predictions: pd.DataFrame = field(repr=False)  # predictions.csv: one row per test image and fold
     mistakes: list[dict[str, Any]] = field(default_factory=list)  # mistakes/index.json, thumbnails beside it
+    issues: pd.DataFrame | None = field(default=None, repr=False)  # label_issues.csv (None: a run before them)
+    issue_thumbnails: list[dict[str, Any]] = field(default_factory=list)  # label_issues/index.json
     trials_note: str = ""
 
     @property
@@ -104,6 +108,10 @@ def read_run_directory(run_dir: Path, storage: str | None = None) -> RunDirector
         importances=importances,
         predictions=_read_predictions(run_dir / PREDICTIONS),
         mistakes=_read_json(run_dir / MISTAKES / INDEX, []),
+        issues=pd.read_csv(run_dir / LABEL_ISSUES, keep_default_na=False)
+        if (run_dir / LABEL_ISSUES).is_file()
+        else None,
+        issue_thumbnails=_read_json(run_dir / ISSUE_THUMBNAILS / INDEX, []),
         trials_note=note,
     )
 

@@ -19,6 +19,7 @@ rename), so a reader sees a whole file or none. In the order a run writes them:
   [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.predictions.csv   its test predictions
   [fractions/<f>/][repeats/<r>/]folds/<model>/<strategy>/fold<k>.probabilities.npy every class's probability
   label_issues.csv      (run) images whose label looks wrong, by confident learning on those probabilities
+  label_issues/         thumbnails of the strongest of them, for the report
   results.csv, predictions.csv, summary.json, mistakes/    (run) from the records
   curve.json            (curve) the points and the fitted power law
   timings.json          wall time per stage, one entry per invocation
@@ -62,6 +63,7 @@ SUMMARY = "summary.json"
 MISTAKES = "mistakes"
 CURVE = "curve.json"
 LABEL_ISSUES = "label_issues.csv"
+ISSUE_THUMBNAILS = "label_issues"  # thumbnails of the strongest issues, for the report
 TIMINGS = "timings.json"
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "summary.md"

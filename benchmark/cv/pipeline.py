@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.rundir import (
     DATA_SUMMARY,
+    ISSUE_THUMBNAILS,
     LABEL_ISSUES,
     MISTAKES,
     PREDICTIONS,
@@ -34,7 +35,7 @@ from benchmark.cv.folds import run_folds
 from benchmark.cv.label_issues import run_label_issues
 from benchmark.cv.prepare import prepare_run
 from benchmark.cv.summary import results_frame, summarize
-from benchmark.data.thumbnails import write_mistake_thumbnails
+from benchmark.data.thumbnails import write_issue_thumbnails, write_mistake_thumbnails
 from config import Config
 
 
@@ -74,6 +75,7 @@ def run(
     write_mistake_thumbnails(predictions, dataset.root, run_dir / MISTAKES)
     issues = run_label_issues(records, folders, dataset.images, dataset.class_names, list(config.models))
     atomic_write_text(run_dir / LABEL_ISSUES, issues.to_csv(index=False, lineterminator="\n"))
+    write_issue_thumbnails(issues, dataset.root, run_dir / ISSUE_THUMBNAILS)
     run_summary = {
         "run_id": run_dir.name,
         "data_dir": str(dataset.root),

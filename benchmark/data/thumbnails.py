@@ -52,6 +52,20 @@ def _thumbnail_jpeg(path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def write_issue_thumbnails(issues: pd.DataFrame, root: Path, out_dir: Path, per_model: int = 8) -> list[dict]:
+    """Per model, the strongest label issues as thumbnails; index.json lists them for the report."""
+    index = []
+    for model, rows in issues.groupby("model", sort=True):
+        for n, row in enumerate(rows.head(per_model).itertuples()):
+            target = out_dir / f"{model}-{n}.jpg"
+            if write_thumbnail(root / row.path, target):
+                index.append({"model": model, "path": row.path, "given": row.given_label,
+                              "suggested": row.suggested_label, "score": float(row.score), "thumbnail": target.name,
+                              "video": bool(row.video_flagged)})  # fmt: skip
+    atomic_write_json(out_dir / INDEX, index)
+    return index
+
+
 def write_mistake_thumbnails(predictions: pd.DataFrame, root: Path, out_dir: Path, per_model: int = 8) -> list[dict]:
     """Per model, the most confident mistakes on grouped test folds (videos never seen in training),
     as thumbnails; index.json lists them (model, path, true and predicted class, confidence)."""
