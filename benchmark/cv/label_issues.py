@@ -78,9 +78,10 @@ def find_label_issues(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataF
     return found.sort_values(["score", "index"], kind="mergesort", ignore_index=True)
 
 
-def video_issues(issues: pd.DataFrame, groups: np.ndarray, labels: np.ndarray, least: float = 0.5) -> pd.DataFrame:
-    """Whole videos whose frames agree against their folder: at least `least` of a group's frames are issues
-    and most of those suggest one class. One row per group: group, given, suggested, share, frames."""
+def video_issues(issues: pd.DataFrame, groups: np.ndarray, labels: np.ndarray, least: float = 1.0) -> pd.DataFrame:
+    """Whole videos whose frames agree against their folder: at least `least` of a group's frames (all, by
+    default) are issues, and they all suggest one class. One row per group: group, given, suggested,
+    share, frames."""
     rows = []
     groups, labels = np.asarray(groups), np.asarray(labels, dtype=int)
     by_group = pd.Series(np.arange(len(groups))).groupby(groups)
@@ -88,9 +89,9 @@ def video_issues(issues: pd.DataFrame, groups: np.ndarray, labels: np.ndarray, l
     for group, members in by_group:
         frames = members.to_numpy()
         hits = flagged.reindex(frames).dropna(subset=["suggested"])
-        if len(frames) < 2 or len(hits) / len(frames) < least:
+        if len(frames) < 2 or len(hits) / len(frames) < least or hits.suggested.nunique() != 1:
             continue
-        suggested = hits.suggested.astype(int).mode().iloc[0]
+        suggested = int(hits.suggested.iloc[0])
         rows.append({"group": group, "given": int(labels[frames[0]]), "suggested": int(suggested),
                      "share": len(hits) / len(frames), "frames": len(frames)})  # fmt: skip
     return pd.DataFrame(rows, columns=["group", "given", "suggested", "share", "frames"])
