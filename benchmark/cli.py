@@ -23,7 +23,7 @@ from benchmark.core.fields import ConfigError, parse_value
 from benchmark.data.demo_scales import DEMO_SCALES
 from config import DEFAULT, EXCLUDE_FROM, GROUP_SOURCES, Config
 from models.errors import ModelError
-from models.registry import MODEL_NAMES
+from models.registry import check_plugins, model_names
 from splits.names import STRATEGIES, SplitError
 
 DESCRIPTION = (
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="tune (with grouped inner folds) and train a final model on all of DIR")
     _data_options(fit, required=False)
-    fit.add_argument("--model", choices=MODEL_NAMES, help=f"model to train (default {DEFAULT.model_name})")
+    fit.add_argument("--model", choices=model_names(), help=f"model to train (default {DEFAULT.model_name})")
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
     fit.add_argument(
         "--trials", type=_at_least(0), default=0,
@@ -279,7 +279,7 @@ def _run_options(parser: argparse.ArgumentParser, models_help: str) -> None:
     parser.add_argument("--folds", type=int, help=f"outer folds (default {DEFAULT.folds})")
     parser.add_argument("--repeats", type=int, help="repeated cross-validation: outer splits of their own (default 1)")
     parser.add_argument("--trials", type=int, help=f"Optuna trials per outer fold (default {DEFAULT.trials})")
-    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, help=models_help)
+    parser.add_argument("--models", nargs="+", choices=model_names(), help=models_help)
     parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, help="split strategies to compare")
     _groups_option(parser)
     parser.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
@@ -326,10 +326,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         model, dot, option = key.partition(".")
-        if not sep or not key or (not dot and key not in fields) or (dot and model not in MODEL_NAMES):
+        if not sep or not key or (not dot and key not in fields) or (dot and model not in model_names()):
             raise BenchmarkError(
                 f"--set {pair!r}: expected KEY=VALUE with KEY a config field ({', '.join(sorted(fields))}) "
-                f"or MODEL.OPTION with MODEL one of {', '.join(MODEL_NAMES)}"
+                f"or MODEL.OPTION with MODEL one of {', '.join(model_names())}"
             )
         try:
             value = json.loads(raw)
@@ -406,7 +406,13 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(build_parser(), argv)
+    try:
+        check_plugins()  # an installed plug-in that clashes with a built-in model: one line
+        parser = build_parser()
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args = parse_arguments(parser, argv)
     # Ctrl-C and SIGTERM stop at the next safe point: finished trials and folds are already on disk.
     interrupt.install()
     try:
