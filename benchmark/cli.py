@@ -112,8 +112,8 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog=program_name(), description=DESCRIPTION)
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog=prog or program_name(), description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
