@@ -55,7 +55,8 @@ def test_groups_inferred_from_pixels_agree_with_the_true_videos(tiny_demo, tmp_p
     assert (frame.groupby([frame.label, true_video]).fold.nunique() == 1).mean() >= 0.9
 
     audited = audit_json("--data", str(tiny_demo), "--manifest", str(manifest))
-    assert list(audited) == ["grouped"] and audited["grouped"]["near_duplicate_share"] <= 0.02
+    assert list(audited) == ["grouped", "cross_class_duplicates"] and audited["cross_class_duplicates"] == []
+    assert audited["grouped"]["near_duplicate_share"] <= 0.02
 
 
 def test_manifest_of_another_folder_is_a_one_line_error(tiny_demo, real_sample, tmp_path):

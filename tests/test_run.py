@@ -134,7 +134,7 @@ def test_rerun_of_a_finished_run_redoes_nothing_and_another_config_is_refused(fi
 def test_predictions_csv_has_every_test_image_once_and_matches_the_fold_records(finished_run):
     predictions = pd.read_csv(finished_run / "predictions.csv", keep_default_na=False)
     assert list(predictions.columns) == [
-        "model", "strategy", "fold", "path", "label", "group", "predicted", "confidence", "correct", "p_true",
+        "model", "strategy", "repeat", "fold", "path", "label", "group", "predicted", "confidence", "correct", "p_true",
     ]  # fmt: skip
     results = pd.read_csv(finished_run / "results.csv")
     for record_file in sorted((finished_run / "folds").rglob("fold*.json")):
