@@ -126,6 +126,15 @@ class Config:
     # GPU, mixed_float16 roughly doubles training throughput; it is ignored on a CPU (slower there).
     mixed_precision: bool = False
 
+    # --- several processes on one run (`worker`) ---
+    # Whoever holds an outer fold task (or a trial) beats its heartbeat in the storage every
+    # `heartbeat_s`; one silent for `lease_s` belonged to a dead process, and another takes it over.
+    heartbeat_s: int = setting(10, low=1)
+    lease_s: int = setting(60, low=2)
+    # How long a process retries a storage it cannot reach (a database restart) before it stops in
+    # one line; the same command then resumes.
+    storage_retry_s: int = setting(300, low=0)
+
     # --- what to leave out ---
     # A CSV with a `path` column (relative to the data folder, e.g. a reviewed label_issues.csv): those
     # images never reach a training part (nor an inner fold); the outer test folds stay as they are,
@@ -156,6 +165,8 @@ class Config:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.lease_s <= self.heartbeat_s:
+            raise ConfigError("lease_s", f"must exceed heartbeat_s ({self.heartbeat_s}), got {self.lease_s}")
         object.__setattr__(self, "model_options", self._checked_model_options())
 
     def _checked_model_options(self) -> dict[str, dict[str, Any]]:

@@ -57,7 +57,8 @@ WRITES_AND_EXAMPLE = {
               "curve --fractions 0.25 0.5 1.0 --json curve.json"),
     "issues": ("nothing: prints the run's label_issues.csv, strongest first", "issues runs/demo-k5-s42-1234abcd"),
     "compare": ("nothing unless asked: --json FILE, --out HTML", "compare runs/cnn10 runs/cnn30 --out compare.html"),
-    "worker": ("trials into the run's Optuna storage; nothing else", "worker --storage postgresql://bench@db/workout "
+    "worker": ("whole outer fold tasks into the run directory (records, predictions) and their trials into the "
+               "storage", "worker --storage postgresql://bench@db/workout "
                "--run-id shared"),
     "audit": ("nothing: prints the shares and the worst pairs (--json: one JSON object)", "audit --data DIR --json"),
     "report": ("report.html and summary.md in RUN_DIR", "report runs/cnn10"),
@@ -141,7 +142,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     issues.add_argument("--truth", type=Path, help="score the issues against planted errors (demo-data --mislabel's "
                         "mislabelled.csv): precision and recall per model and arm")  # fmt: skip
 
-    worker = commands.add_parser("worker", help="join a run through its shared Optuna storage and run its trials")
+    worker = commands.add_parser(
+        "worker", help="join a run through its shared Optuna storage and take whole outer fold tasks"
+    )
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
     worker.add_argument("--run-id", required=True, help="the run to join (its directory under --out)")
     worker.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")

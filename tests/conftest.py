@@ -118,39 +118,66 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class PostgresCluster:
+    """A private PostgreSQL server on loopback, in its own folder; `restart()` for the fault tests."""
+
+    def __init__(self) -> None:
+        binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not binaries:
+            skip_or_fail("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+        self.bin_dir = binaries[-1].parent
+        # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
+        self.folder = Path(tempfile.mkdtemp(prefix="workout-bench-pg-"))
+        self.data, self.port = self.folder / "data", _free_port()
+        # The server refuses to run as root: run it as the postgres user when we are root.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.folder, "postgres")
+        try:
+            subprocess.run([*self.as_user, self.bin_dir / "initdb", "-D", self.data, "-U", "bench", "--auth=trust"],
+                           check=True, capture_output=True, timeout=120)  # fmt: skip
+            self.start()
+            subprocess.run([self.bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "bench",
+                            "workout"], check=True, capture_output=True, timeout=60)  # fmt: skip
+        except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
+            details = getattr(error, "stderr", b"") or b""
+            skip_or_fail(f"PostgreSQL could not be started: {error} {details.decode(errors='replace')[-300:]}")
+        self.url = f"postgresql://bench@127.0.0.1:{self.port}/workout"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, self.bin_dir / "pg_ctl", "-D", self.data, *args], check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+
+    def start(self) -> None:
+        self._ctl("-l", str(self.folder / "log"), "-w", "start", "-o",
+                  f"-h 127.0.0.1 -p {self.port} -k {self.folder}")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run([*self.as_user, self.bin_dir / "pg_ctl", "-D", self.data, "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A private PostgreSQL cluster on loopback for the session, or WORKOUT_BENCH_POSTGRES_URL if set."""
     if os.environ.get("WORKOUT_BENCH_POSTGRES_URL"):
         yield os.environ["WORKOUT_BENCH_POSTGRES_URL"]
         return
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not binaries:
-        skip_or_fail("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
-    bin_dir = binaries[-1].parent
-    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
-    folder = Path(tempfile.mkdtemp(prefix="workout-bench-pg-"))
-    data, port = folder / "data", _free_port()
-    # The server refuses to run as root: run it as the postgres user when we are root.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(folder, "postgres")
-    try:
-        subprocess.run([*as_user, bin_dir / "initdb", "-D", data, "-U", "bench", "--auth=trust"], check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-        subprocess.run(
-            [*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "start", "-o",
-             f"-h 127.0.0.1 -p {port} -k {folder}"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "workout"],
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
-    except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
-        details = getattr(error, "stderr", b"") or b""
-        skip_or_fail(f"PostgreSQL could not be started: {error} {details.decode(errors='replace')[-300:]}")
-    yield f"postgresql://bench@127.0.0.1:{port}/workout"
-    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    cluster = PostgresCluster()
+    yield cluster.url
+    cluster.remove()
+
+
+@pytest.fixture
+def postgres_cluster():
+    """A cluster of the test's own, which it may stop and start (the session's serves other tests)."""
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.remove()
 
 
 from hypothesis import settings  # noqa: E402

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import benchmark.cv.folds as folds_module
+import benchmark.cv.claims as claims_module
 from benchmark.core.rundir import manifest_path
 from benchmark.cv.pipeline import run
 from benchmark.cv.splitting import fold_assignment
@@ -91,18 +91,18 @@ class Recording:
 def recorded(monkeypatch, session_cache):
     """Run a small benchmark in this process with every learner's reads recorded; returns a runner."""
     _reads.clear()
-    plain_learner, plain_run_fold = ModelPlan.learner, folds_module.run_fold
+    plain_learner, plain_run_fold = ModelPlan.learner, claims_module.run_fold
 
     def learner(self, hp, trial=False):
         return Recording(plain_learner(self, hp, trial), "trial" if trial else "final")
 
-    def run_fold(config, data, records_dir, storage, task, timeout=None, source=None):
+    def run_fold(config, data, records_dir, storage, task, timeout=None, source=None, still_held=lambda: None):
         _now["task"] = (task.model, task.strategy, task.fold)
-        return plain_run_fold(config, data, records_dir, storage, task, timeout, source)
+        return plain_run_fold(config, data, records_dir, storage, task, timeout, source, still_held)
 
     monkeypatch.setattr(ModelPlan, "learner", learner)
-    monkeypatch.setattr(folds_module, "run_fold", run_fold)
-    monkeypatch.setattr(folds_module, "DatasetSource", TrackingSource)
+    monkeypatch.setattr(claims_module, "run_fold", run_fold)
+    monkeypatch.setattr(claims_module, "DatasetSource", TrackingSource)  # the one source of the process
 
     def go(data: Path, out: Path, models: tuple[str, ...], strategies: tuple[str, ...]) -> Path:
         config = DEFAULT.replace(

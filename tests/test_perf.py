@@ -139,3 +139,23 @@ def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
     assert "| run CustomCNN tune, all folds (s) | 600 | 600 |" in lines
     assert any(f"full run at 13853 images, --folds 5 --trials 10: {full['hours']:.2f} h" in line for line in lines)
     assert results["targets"]["full_run_hours"]["met"] is (full["hours"] <= 8)
+    # N machines: ten equal CustomCNN tasks of 90.6 s (per-model sums only), the rest of the wall serial.
+    scale, serial = full["hours"] * 3600 / 3600.0, 3600.0 - 906.0
+    on_5 = (serial + 2 * 90.6) * scale / 3600
+    assert any(f"5 machines {on_5:.2f} h" in line and "floor: the longest fold task" in line for line in lines)
+
+
+def test_longest_first_schedules_fold_tasks_as_graham_and_never_below_the_longest():
+    from benchmark.cv.perf import longest_first, machines_projection, task_seconds
+
+    durations = [7.0, 6.0, 5.0, 4.0, 3.0]
+    assert longest_first(durations, 1) == sum(durations)
+    assert longest_first(durations, 2) == 14.0  # 7+4+3 | 6+5: LPT, within 4/3 of the optimum 13
+    assert longest_first(durations, 5) == longest_first(durations, 20) == 7.0
+    records = [{"model": "m", "strategy": "grouped", "fold": k, "tune_s": 10.0 * k, "train_s": 1.0,
+                "evaluate_s": 0.5, "defaults_s": 2.0} for k in range(3)]  # fmt: skip
+    tasks = task_seconds(records)
+    assert tasks == {"m/grouped/fold0": 3.5, "m/grouped/fold1": 13.5, "m/grouped/fold2": 23.5}
+    projected = machines_projection(tasks, serial_s=36.0, scale=2.0, machines=(1, 3))
+    assert projected["hours"] == {"1": (72.0 + 2 * 40.5) / 3600, "3": (72.0 + 47.0) / 3600}
+    assert projected["longest_task_hours"] == 47.0 / 3600

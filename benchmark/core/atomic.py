@@ -18,9 +18,11 @@ def _current_umask() -> int:
 FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
 
 
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, exclusive: bool = False) -> bool:
     """`durable=False` skips the fsync: for recomputable cache entries, where a checksum catches a
-    torn write and an fsync per entry would cost more than the entry."""
+    torn write and an fsync per entry would cost more than the entry. `exclusive`: publish with a hard
+    link, which fails when `path` exists (also on NFS), so of two processes writing one file the first
+    wins and the other is told (False); a rename would let the second replace the first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -31,7 +33,16 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -54,3 +65,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_publish_json(path: Path, value: Any) -> bool:
+    """Write `value` at `path` unless it exists (then False): a record written once by one process."""
+    return atomic_write_bytes(path, (json.dumps(value, ensure_ascii=False) + "\n").encode("utf-8"), exclusive=True)

@@ -22,7 +22,7 @@ from benchmark.core.atomic import atomic_write_json
 from benchmark.core.rundir import CURVE, load_fold_records, record_invocation
 from benchmark.core.timing import StageClock
 from benchmark.core.words import count_of
-from benchmark.cv.folds import run_folds
+from benchmark.cv.claims import run_folds
 from benchmark.cv.prepare import prepare_run, run_parts
 from benchmark.cv.summary import mean_interval
 from config import Config
@@ -47,11 +47,10 @@ def run_curve(
     clock = StageClock()
     prepared = prepare_run(config, data, run_id, storage, clock, fractions=fractions)
     run_dir, config = prepared.run_dir, prepared.config
-    for part in prepared.parts:
-        print(f"curve: training on {part.train_fraction:.0%} of each class's videos", file=sys.stderr)
-        share = part.run_data(prepared.dataset, prepared.assignments, config)
-        run_folds(config, share, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs, timeout)
-        clock.lap("folds")
+    shares = ", ".join(f"{fraction:.0%}" for fraction in sorted(fractions))
+    print(f"curve: training on {shares} of each class's videos", file=sys.stderr)
+    run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
+    clock.lap("folds")
     curve = summarize_curve(run_dir, sorted(fractions), config.seed, config.repeats)
     atomic_write_json(run_dir / CURVE, curve)
     clock.lap("summary")

@@ -1,31 +1,30 @@
-"""Stages 4-6 for every (model, strategy, outer fold) of a run: tune on inner folds -> train -> evaluate.
+"""Stages 4-6 for one (model, strategy, outer fold) task of a run: tune on inner folds -> train -> evaluate.
 
-Each finished outer fold is one JSON record in the run directory, written atomically; a re-run
-skips the folds that have one, and Optuna's storage keeps every finished trial, so an interrupted
-run loses at most the trial and the fold in flight.
+Each finished outer fold is one JSON record in the run directory, written once and atomically; a
+re-run skips the folds that have one, and Optuna's storage keeps every finished trial, so an
+interrupted run loses at most the trial and the fold in flight. Which process runs a task: claims.py.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from joblib import Parallel, delayed
 
-from benchmark.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, npy_bytes
-from benchmark.core.environment import configure_devices
+from benchmark.core.atomic import atomic_publish_json, atomic_write_bytes, atomic_write_text, npy_bytes
+from benchmark.core.environment import configure_devices, now
 from benchmark.core.interrupt import checkpoint
-from benchmark.core.progress import progress
 from benchmark.core.rundir import fold_predictions_path, fold_probabilities_path, fold_record_path
 from benchmark.core.seeds import derived_seed
 from benchmark.cv.evaluate import classification_metrics, prediction_rows, video_scores
-from benchmark.cv.storage import config_digest, open_study
+from benchmark.cv.storage import Lease, config_digest, open_study
 from benchmark.cv.train import ModelPlan
-from benchmark.cv.tune import tune
+from benchmark.cv.tune import WORKER_ID, tune
 from benchmark.data.dataset import Dataset
 from benchmark.data.source import DatasetSource
 from config import Config
@@ -68,9 +67,29 @@ class RunData:
         return self.dataset.class_names
 
 
+@dataclass(frozen=True)
+class PartWork:
+    """One part's tasks (a run has one per repeat, a curve one per fraction and repeat) and where they go."""
+
+    data: RunData
+    records_dir: Path
+    run_id: str
+
+    def tasks(self, config: Config) -> list[FoldTask]:
+        return fold_tasks(config, self.run_id, self.data.repeat)
+
+    def pending(self, config: Config) -> list[FoldTask]:
+        return [task for task in self.tasks(config) if not task.record_path(self.records_dir).is_file()]
+
+
 def study_name(task: FoldTask) -> str:
     """Named by run: runs sharing one storage never share a study."""
     return f"{task.run_id}/{task.model}/{task.strategy}/fold{task.fold}"
+
+
+def tasks_study_name(run_id: str) -> str:
+    """The study whose trials are the claims on a part's fold tasks (claims.py)."""
+    return f"{run_id}/tasks"
 
 
 def fold_tasks(config: Config, run_id: str, repeat: int = 0) -> list[FoldTask]:
@@ -82,40 +101,10 @@ def fold_tasks(config: Config, run_id: str, repeat: int = 0) -> list[FoldTask]:
     ]
 
 
-def pending_tasks(records_dir: Path, config: Config, run_id: str, repeat: int = 0) -> list[FoldTask]:
-    return [task for task in fold_tasks(config, run_id, repeat) if not task.record_path(records_dir).is_file()]
-
-
 def open_fold_study(config: Config, task: FoldTask, storage: str | None, n_classes: int) -> optuna.Study:
     plan = ModelPlan.of(config, task.model, n_classes)
-    return open_study(storage, study_name(task), config_digest(config.to_json()), plan.default_params())
-
-
-def run_folds(
-    config: Config,
-    data: RunData,
-    records_dir: Path,
-    storage: str,
-    run_id: str,
-    n_jobs: int = 1,
-    timeout: float | None = None,
-) -> None:
-    """Every pending outer fold into `records_dir`; studies are named by `run_id`."""
-    tasks = pending_tasks(records_dir, config, run_id, data.repeat)
-    if not tasks:
-        return
-    for task in tasks:  # schema and studies exist before parallel workers race to create them
-        open_fold_study(config, task, storage, len(data.class_names))
-    jobs = (delayed(run_fold)(config, data, records_dir, storage, task, timeout) for task in tasks)
-    if n_jobs == 1:
-        source = DatasetSource.of(data.dataset, data.class_names, config)
-        for job in progress(tasks, total=len(tasks), desc="outer folds"):
-            run_fold(config, data, records_dir, storage, job, timeout, source)
-        return
-    for _ in progress(
-        Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs), total=len(tasks), desc="outer folds"
-    ):
-        pass
+    owner = config_digest(config.to_json())
+    return open_study(storage, study_name(task), owner, plan.default_params(), Lease.of(config))
 
 
 def sampler_seed(config: Config, task: FoldTask) -> int:
@@ -171,22 +160,14 @@ def tune_fold(
     storage: str,
     task: FoldTask,
     timeout: float | None = None,
-    wait: bool = True,
-    sampler_salt: int = 0,
 ) -> optuna.Study:
-    """The fold's study, tuned until its budget is done (`wait`) or taken by running trials (not `wait`).
-
-    `sampler_salt` gives each extra worker its own sampler stream, so parallel workers do not propose
-    the same parameters at the same moment.
-    """
-    seed = sampler_seed(config, task)
-    if sampler_salt:
-        seed = derived_seed(seed, sampler_salt)
+    """The fold's study, tuned until its budget is done (trials a dead holder left running are failed
+    once their heartbeat lapses, and run again)."""
     study = open_fold_study(config, task, storage, n_classes)
     if config.trials > 0:
         plan = ModelPlan.of(config, task.model, n_classes)
-        tune(plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample, seed=seed,
-             min_per_class=config.tuning_min_per_class, timeout=timeout, wait=wait)  # fmt: skip
+        tune(plan, inputs.source, inputs.inner, study, config.trials, config.tuning_subsample,
+             seed=sampler_seed(config, task), min_per_class=config.tuning_min_per_class, timeout=timeout)  # fmt: skip
     return study
 
 
@@ -235,7 +216,12 @@ def run_fold(
     task: FoldTask,
     timeout: float | None = None,
     source: DatasetSource | None = None,
-) -> dict[str, Any]:
+    still_held: Callable[[], None] = lambda: None,
+) -> dict[str, Any] | None:
+    """One outer fold task, whole; its record, or None when another process recorded it first.
+
+    `still_held` raises when this process's claim on the task lapsed (claims.py): called before the
+    final fit and before anything is written."""
     started = time.time()
     configure_devices(config.mixed_precision)  # joblib's worker processes start with Keras' default policy
     # One source per process: its in-memory pixels and features then serve every fold, not just one.
@@ -250,6 +236,7 @@ def run_fold(
     plan = ModelPlan.of(config, task.model, len(data.class_names))
     choice = plan.final_choice(study, config.final_selection)
     hp = choice.hyperparameters
+    still_held()
     checkpoint("train")
     proba = fit_and_predict(plan, hp, source, train_idx, test_idx)
     trained = time.time()
@@ -261,6 +248,9 @@ def run_fold(
     defaults = defaults_scores(config, plan, hp, metrics, videos, source, train_idx, test_idx, images)
     keys = {"model": task.model, "strategy": task.strategy, "repeat": task.repeat, "fold": task.fold}
     predictions = prediction_rows(keys, images["path"], labels, images["group"], proba, data.class_names)
+    still_held()
+    if task.record_path(records_dir).is_file():
+        return None  # a lapsed lease let another process train it too, and it was first
     # Before the record: a fold counts as done only once its predictions are on disk too.
     atomic_write_bytes(task.probabilities_path(records_dir), npy_bytes(proba.astype(np.float32)))
     atomic_write_text(task.predictions_path(records_dir), predictions.to_csv(index=False, lineterminator="\n"))
@@ -289,8 +279,9 @@ def run_fold(
         "train_s": round(trained - tuned, 2),
         "evaluate_s": round(time.time() - trained - defaults["defaults_s"], 2),
         "study": study_name(task),
+        "trained_by": WORKER_ID,  # host:pid; where a task ran never changes its numbers
+        "trained_at": now(),
         "test_images": test_idx.tolist(),
         "tuning_images": tuning_images.tolist(),
     }
-    atomic_write_json(task.record_path(records_dir), record, indent=None)
-    return record
+    return record if atomic_publish_json(task.record_path(records_dir), record) else None

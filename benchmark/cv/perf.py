@@ -36,7 +36,7 @@ from benchmark.data.demo import generate_demo_data
 from benchmark.data.source import DatasetSource
 from config import Config
 from models.learner import MeasuresItsSpeed
-from splits.names import GROUPED
+from splits.names import GROUPED, STRATEGIES
 from splits.strategies import fold_pairs
 
 MIN_IMAGES = 506  # the real scale's 22 classes x (21 videos of one frame + 2 web images)
@@ -130,7 +130,8 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
     run_dir = runs / run_id
     stages = json.loads((run_dir / TIMINGS).read_text())[-1]["stages_s"]
     per_model: dict[str, dict[str, float]] = {}
-    for record in load_run_records(run_dir):
+    records = load_run_records(run_dir)
+    for record in records:
         entry = per_model.setdefault(record["model"], {"tune_s": 0.0, "train_s": 0.0, "evaluate_s": 0.0})
         for key in entry:
             entry[key] += record[key]
@@ -138,6 +139,7 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
         "run_wall_s": wall,
         "run_stages_s": stages,
         "run_per_model_s": per_model,
+        "run_task_s": task_seconds(records),
         "run_peak_rss_gb": _rss_gb(resource.RUSAGE_CHILDREN),
         "run_dir": str(run_dir),
     }
@@ -190,6 +192,66 @@ def project_full_run(by_images: dict[str, dict[str, Any]], images: int) -> dict[
     }
 
 
+MACHINES = (1, 2, 5, 10, 20)
+
+
+def task_seconds(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Each outer fold task's duration, from its record: tuning, final fit, evaluation, defaults."""
+    return {
+        f"{r['model']}/{r['strategy']}/fold{r['fold']}" + (f"/repeat{r['repeat']}" if r.get("repeat") else ""):
+        r["tune_s"] + r["train_s"] + r["evaluate_s"] + r.get("defaults_s", 0.0)
+        for r in records
+    }  # fmt: skip
+
+
+def longest_first(durations: list[float], machines: int) -> float:
+    """The makespan of `durations` on `machines` (Graham 1969, LPT: each task, longest first, to the
+    least-loaded machine; at most 4/3 of the optimum). Never below the longest task."""
+    loads = [0.0] * machines
+    for duration in sorted(durations, reverse=True):
+        loads[loads.index(min(loads))] += duration
+    return max(loads)
+
+
+def machines_projection(
+    tasks_s: dict[str, float], serial_s: float, scale: float = 1.0, machines: tuple[int, ...] = MACHINES
+) -> dict[str, Any]:
+    """Wall hours of a run on N machines: the serial stages (scan, audit, summary, report: the
+    coordinator's) plus the fold tasks scheduled longest first, each scaled by `scale` (the full size
+    over the timed size); the floor is the longest task."""
+    durations = [seconds * scale for seconds in tasks_s.values()]
+    return {
+        "hours": {str(n): (serial_s * scale + longest_first(durations, n)) / 3600 for n in machines},
+        "longest_task_hours": max(durations) / 3600,
+        "tasks": len(durations),
+    }
+
+
+def project_machines(
+    by_images: dict[str, dict[str, Any]], full_run: dict[str, Any], tasks_per_model: int
+) -> dict[str, Any] | None:
+    """The full-size projection for N machines, from the largest timed run's tasks, scaled so that one
+    machine gives `full_run`'s hours. A run timed before the records' per-task durations were kept
+    (docs/perf.json before issue 26) has per-model sums only: each model's `tasks_per_model` tasks are
+    then taken as equal (its mean), which understates the floor by the spread between folds."""
+    timed = [n for n, f in by_images.items() if "run_wall_s" in f]
+    if not timed or full_run.get("hours") is None:
+        return None
+    size = max(timed, key=int)
+    largest = by_images[size]
+    tasks_s, how = largest.get("run_task_s"), "the timed run's fold tasks, longest first"
+    if not tasks_s:
+        tasks_s = {
+            f"{model}/{k}": sum(sums.values()) / tasks_per_model
+            for model, sums in largest["run_per_model_s"].items()
+            for k in range(tasks_per_model)
+        }
+        how = "each model's fold tasks at that model's mean (the timed run kept per-model sums only), longest first"
+    serial_s = max(0.0, largest["run_wall_s"] - sum(tasks_s.values()))
+    scale = full_run["hours"] * 3600 / largest["run_wall_s"]
+    return {**machines_projection(tasks_s, serial_s, scale), "from_images": int(size), "how": how}
+
+
 def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     fractions = sorted(set(args.fractions))
     run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
@@ -206,7 +268,7 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats,
         "config": {
             k: config.to_dict()[k]
-            for k in ("models", "tuning_subsample", "feature_runtime", "inner_folds", "model_options")
+            for k in ("models", "strategies", "tuning_subsample", "feature_runtime", "inner_folds", "model_options")
         },  # fmt: skip
         "by_images": {},
     }
@@ -235,6 +297,9 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         results["by_images"][str(count)] = figures
         _print_progress(count, figures)
     results["full_run"] = project_full_run(results["by_images"], args.images)
+    results["machines"] = project_machines(
+        results["by_images"], results["full_run"], args.folds * len(config.strategies)
+    )
     results["targets"] = targets_met(results)
     return results
 
@@ -282,6 +347,15 @@ def _cell(value: Any) -> str:
     return "" if value is None else _fmt(value)
 
 
+def machines_lines(machines: dict[str, Any] | None) -> list[str]:
+    """`perf`'s lines for N machines (each a coordinator or a worker on its own machine)."""
+    if not machines:
+        return []
+    spread = ", ".join(f"{n} machine{'s' if n != '1' else ''} {h:.2f} h" for n, h in machines["hours"].items())
+    return [f"on N machines: {spread} (floor: the longest fold task, {machines['longest_task_hours']:.2f} h; "
+            f"{machines['tasks']} tasks from the {machines['from_images']}-image run: {machines['how']})"]  # fmt: skip
+
+
 def table(results: dict[str, Any]) -> list[str]:
     sizes = sorted(results["by_images"], key=int)
     rows: dict[str, list[Any]] = {}
@@ -310,6 +384,11 @@ def table(results: dict[str, Any]) -> list[str]:
     hours = "n/a" if full["hours"] is None else f"{full['hours']:.2f} h"
     lines.append(f"\nfull run at {results['images']} images, --folds {results['folds']} --trials {results['trials']}: "
                  f"{hours} ({full['how']})")  # fmt: skip
+    # A perf.json written before issue 26 has no "machines": projected here from its run, the same way.
+    machines = results.get("machines") or project_machines(
+        results["by_images"], full, results["folds"] * len(results.get("config", {}).get("strategies", STRATEGIES))
+    )
+    lines += machines_lines(machines)
     for key, verdict in results["targets"].items():
         state = {True: "met", False: "NOT met", None: "not measured"}[verdict["met"]]
         value = "n/a" if verdict["value"] is None else _fmt(float(verdict["value"]))

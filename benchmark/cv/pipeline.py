@@ -30,8 +30,8 @@ from benchmark.core.rundir import (
     record_order,
 )
 from benchmark.core.timing import StageClock
+from benchmark.cv.claims import run_folds
 from benchmark.cv.compare import model_comparisons, tuning_gains
-from benchmark.cv.folds import run_folds
 from benchmark.cv.label_issues import run_label_issues
 from benchmark.cv.prepare import prepare_run
 from benchmark.cv.summary import results_frame, summarize
@@ -61,9 +61,7 @@ def run(
 
         write_audit(run_dir, dataset, config, assignments[0])  # the first repeat's folds
         clock.lap("audit")
-    for part in prepared.parts:
-        data = part.run_data(dataset, prepared.assignments, config)
-        run_folds(config, data, part.records_dir(run_dir), prepared.storage, part.run_id, n_jobs, timeout)
+    run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
     clock.lap("folds")
     folders = {part.repeat: part.records_dir(run_dir) for part in prepared.parts}
     records = sorted((r for folder in folders.values() for r in load_fold_records(folder)), key=record_order)

@@ -40,7 +40,7 @@ from benchmark.core.rundir import (
 )
 from benchmark.core.seeds import repeat_seed
 from benchmark.core.timing import StageClock
-from benchmark.cv.folds import FoldTask, RunData, fold_tasks, study_name, tuning_folds
+from benchmark.cv.folds import FoldTask, PartWork, RunData, fold_tasks, study_name, tasks_study_name, tuning_folds
 from benchmark.cv.splitting import fold_assignment, split_manifest, split_statistics
 from benchmark.cv.storage import config_digest, refuse_foreign_studies
 from benchmark.data.dataset import Dataset, print_summary
@@ -72,6 +72,11 @@ class Part:
         seed = repeat_seed(config.seed, self.repeat)
         excluded = excluded_rows(dataset, config)
         return RunData(dataset, assignments[self.repeat], seed, self.train_fraction, self.repeat, excluded)
+
+    def work(
+        self, run_dir: Path, dataset: Dataset, assignments: dict[int, dict[str, np.ndarray]], config: Config
+    ) -> PartWork:
+        return PartWork(self.run_data(dataset, assignments, config), self.records_dir(run_dir), self.run_id)
 
 
 def excluded_rows(dataset: Dataset, config: Config) -> np.ndarray:
@@ -120,6 +125,10 @@ class PreparedRun:
     parts: list[Part]
     agreement: dict[str, Any] | None  # --groups infer: the inferred groups' agreement with the names
 
+    def work(self) -> list[PartWork]:
+        """What the fold-task claimants (this process, joblib's, workers) share out."""
+        return [part.work(self.run_dir, self.dataset, self.assignments, self.config) for part in self.parts]
+
 
 def prepare_run(
     config: Config,
@@ -155,6 +164,7 @@ def prepare_run(
     parts = run_parts(run_dir.name, fractions, config.repeats)
     if storage:  # a wrong URL, a missing driver or another run's studies: one line now, before any directory
         names = [study_name(task) for part in parts for task in part.tasks(config)]
+        names += [tasks_study_name(part.run_id) for part in parts]
         refuse_foreign_studies(storage, names, config_digest(config.to_json()))
     storage = storage or sqlite_url(run_dir / OPTUNA_DB)
     claim_run_dir(run_dir, config, summary, storage)

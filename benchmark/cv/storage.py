@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -16,8 +17,9 @@ from benchmark.core.seeds import derived_seed
 # Heartbeats and fail_stale_trials are marked experimental; they are Optuna's own answer to dead workers.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-# A worker's heartbeat every 10 s; a RUNNING trial silent for 60 s belonged to a dead process and is
-# failed by Optuna (fail_stale_trials), so its slot in the budget is run again.
+# A process beats the heartbeat of what it holds (a trial, a fold task) every 10 s; one silent for 60 s
+# belonged to a dead process and is failed by Optuna (fail_stale_trials), so it is run again. A run's
+# config may set both (heartbeat_s, lease_s: the fault tests use seconds).
 HEARTBEAT_S, GRACE_S = 10, 60
 DONE_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 LIVE_STATES = (*DONE_STATES, optuna.trial.TrialState.RUNNING)
@@ -46,24 +48,46 @@ def peak_accuracy_attr(phase: str) -> str:
 STARTUP_TRIALS = 4
 
 
+@dataclass(frozen=True)
+class Lease:
+    """How often a holder beats and how long silence lasts before what it holds is taken over: whole
+    seconds, as Optuna's heartbeat interval and grace period."""
+
+    heartbeat_s: int = HEARTBEAT_S
+    lease_s: int = GRACE_S
+
+    @classmethod
+    def of(cls, config: Any) -> Lease:
+        return cls(config.heartbeat_s, config.lease_s)
+
+
+class _BeatingThroughOutages(optuna.storages.RDBStorage):
+    """Optuna's heartbeat thread stops at the first storage error, with a traceback; here a beat the
+    database missed (a restart) is skipped instead, so a live holder keeps what it holds."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as error:  # noqa: BLE001 - the storage's errors come wrapped in several ways
+            if not is_outage(error):
+                raise
+
+
 @functools.lru_cache(maxsize=8)
-def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+def rdb_storage(url: str | None, lease: Lease = Lease()) -> optuna.storages.BaseStorage | None:
     """One storage (one connection pool) per URL and process; SQLite waits up to a minute for a lock
     instead of failing when parallel folds write at once."""
     if url is None:
         return None
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    beats = {"heartbeat_interval": lease.heartbeat_s, "grace_period": lease.lease_s}
     try:
         try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-            )
+            return _BeatingThroughOutages(url, engine_kwargs=engine_kwargs, **beats)
         except Exception as error:  # noqa: BLE001 - two processes creating one new schema at once
             if "already exists" not in str(error):
                 raise
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-            )
+            return _BeatingThroughOutages(url, engine_kwargs=engine_kwargs, **beats)
     except (ImportError, ModuleNotFoundError) as error:
         raise BenchmarkError(
             f"--storage {redact_url(url)}: database driver missing ({error}); "
@@ -72,10 +96,33 @@ def rdb_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's many connection errors, one line for the user
         if isinstance(error, BenchmarkError):
             raise
-        raise BenchmarkError(
+        import sqlalchemy.exc
+
+        unreachable = isinstance(error, sqlalchemy.exc.OperationalError)
+        raise (StorageUnreachable if unreachable else BenchmarkError)(
             f"--storage {redact_url(url)}: cannot open ({type(error).__name__}: "
             f"{str(error).strip().splitlines()[0][:200]})"
         ) from None
+
+
+class StorageUnreachable(BenchmarkError):
+    """The database did not answer (down, restarting, unreachable): a run in progress waits and retries."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error`, or any error it was raised from or while handling, is the storage failing to answer:
+    an outage can surface as another exception raised while Optuna was handling the first."""
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
+                             StorageUnreachable)):  # fmt: skip
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def config_digest(config_json: str) -> str:
@@ -101,7 +148,9 @@ def _foreign(name: str, storage: str | None) -> BenchmarkError:
     )
 
 
-def open_study(storage: str | None, name: str, owner: str, first_params: dict[str, Any] | None = None) -> optuna.Study:
+def open_study(
+    storage: str | None, name: str, owner: str, first_params: dict[str, Any] | None = None, lease: Lease = Lease()
+) -> optuna.Study:
     """Create a study, or load it to resume, but only if the run that made it had the same config.
 
     Two runs on one storage (a team's PostgreSQL database) have their own studies because names carry
@@ -112,7 +161,7 @@ def open_study(storage: str | None, name: str, owner: str, first_params: dict[st
     # A trial cut short by Ctrl-C would otherwise be logged with a traceback; outcomes are in the records.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
-        storage=rdb_storage(storage),
+        storage=rdb_storage(storage, lease),
         study_name=name,
         direction="maximize",
         load_if_exists=True,

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 from scipy import stats
 
-from benchmark.cv.storage import INNER_SIZES_ATTR, WATCH_SIZES_ATTR, best_epochs_attr, peak_accuracy_attr
+from benchmark.cv.storage import DONE_STATES, INNER_SIZES_ATTR, WATCH_SIZES_ATTR, best_epochs_attr, peak_accuracy_attr
 from config import SELECTION_RULES, Config
 from models.learner import Learner, Runtime
 from models.registry import model_spec
@@ -76,8 +76,12 @@ class ModelPlan:
         completed = [] if study is None else [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             return FinalChoice(self.default_hyperparameters(), None, "no trials: the model's defaults")
+        # A trial's place in the budget (finished trials in order): Optuna's number unless a kill failed a
+        # trial, whose rerun then gets the next number; the place is the same wherever the fold ran.
+        done = [t for t in study.trials if t.state in DONE_STATES]
+        place = {t.number: index for index, t in enumerate(sorted(done, key=lambda t: t.number))}
         best = max(completed, key=lambda t: (t.value, -t.number))  # Optuna's best_trial: the first of the best
-        chosen, why = best, f"trial {best.number}, the best of {len(completed)} on the inner folds"
+        chosen, why = best, f"trial {place[best.number]}, the best of {len(completed)} on the inner folds"
         defaults = next((t for t in completed if t.params == self.default_params()), None)
         if rule == ONE_SE and defaults is not None and best is not defaults:
             rivals = len(completed) - 1
@@ -85,7 +89,7 @@ class ModelPlan:
             if best.value - defaults.value <= margin:
                 chosen = defaults
                 why = (
-                    f"the defaults (trial {defaults.number}): the best trial {best.number} beat them by "
+                    f"the defaults (trial {place[defaults.number]}): the best trial {place[best.number]} beat them by "
                     f"{100 * (best.value - defaults.value):.1f} points, within the noise of the best of {rivals} "
                     f"({100 * margin:.1f})"
                 )
@@ -98,13 +102,13 @@ class ModelPlan:
                 why += f"; {key} as configured ({hp[key]}): the {phase} validation curve stayed at chance"
                 continue
             hp[key] = max(1, int(round(found)))
-        return FinalChoice(hp, chosen.number, why)
+        return FinalChoice(hp, place[chosen.number], why)
 
 
 @dataclass(frozen=True)
 class FinalChoice:
     hyperparameters: dict[str, Any]
-    trial: int | None  # the trial whose parameters were kept
+    trial: int | None  # the trial whose parameters were kept: its place among the study's finished trials
     reason: str
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -104,6 +105,16 @@ def objective(
     return evaluate
 
 
+def fail_own_leftovers(study: optuna.Study) -> None:
+    """A trial this process left RUNNING (a storage outage cut it off before it was told) is dead: this
+    process runs one trial at a time. Failed now rather than after its lease, so its rungs are not
+    counted by the pruner beside its own rerun, and the rerun is the trial an uninterrupted study runs."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER_ATTR) == WORKER_ID:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+
+
 def tune(
     plan: ModelPlan,
     source: Any,
@@ -115,15 +126,13 @@ def tune(
     seed: int,
     min_per_class: int = 1,
     timeout: float | None = None,
-    wait: bool = True,
 ) -> optuna.Study:
     """Run trials until the study holds `n_trials` done ones, alongside any other worker on the storage.
 
     Resumes a study loaded from storage. Each trial trains on `fraction` of its inner training part
     (at least `min_per_class` images of each class);
     its parameters are sampled with a seed derived from `seed` and the number of finished trials.
-    With `wait`, also waits for trials other workers are running; without, returns as soon as the
-    rest of the budget is taken (a worker then helps another study).
+    A trial still running elsewhere (a dead holder's, until its heartbeat lapses) is waited for.
     """
     # Completed and pruned trials count towards the budget; one cut short by a kill (FAIL, or a RUNNING
     # one whose heartbeat stopped) does not, so it is run again and the budget is met exactly.
@@ -136,6 +145,7 @@ def tune(
             next(iterator, None)
 
     evaluate = objective(plan, source, inner, study, n_trials, fraction, min_per_class)
+    fail_own_leftovers(study)
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
         optuna.storages.fail_stale_trials(study)
@@ -143,9 +153,7 @@ def tune(
         finished = sum(state in DONE_STATES for state in states)
         if finished >= n_trials:
             break
-        if len(states) >= n_trials:  # the rest of the budget is running in other workers
-            if not wait:
-                break
+        if len(states) >= n_trials:  # the rest of the budget is running elsewhere
             time.sleep(POLL_S)
             continue
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
