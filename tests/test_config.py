@@ -61,6 +61,8 @@ def test_a_python_caller_gets_the_same_checks():
         Config(model_options={"EfficientNetLite0": {"train_positions": ["top"]}})
     with pytest.raises(ConfigError, match="models must be one of"):
         DEFAULT.replace(models=("ResNet",))
+    with pytest.raises(ConfigError, match=r"lease_s must exceed heartbeat_s \(10\), got 10"):
+        DEFAULT.replace(lease_s=10)  # a claim would lapse between two beats of a live holder
     config = Config(mixed_precision="false", folds="3", model_options={"CustomCNN": {"max_epochs": "12"}})
     assert config.mixed_precision is False and config.folds == 3
     assert config.model_options == {"CustomCNN": {"max_epochs": 12}}
