@@ -273,6 +273,7 @@ def done_trials(storage: str) -> dict[str, list[dict]]:
         s.study_name: [t.params for t in optuna.load_study(study_name=s.study_name, storage=storage).trials
                        if t.state in done]
         for s in optuna.get_all_study_summaries(storage)
+        if not s.study_name.endswith("/tasks")  # the claims on fold tasks, not trials
     }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ def trial_params(run_dir: Path) -> dict[str, list[dict]]:
             if t.state in DONE
         ]
         for summary in optuna.get_all_study_summaries(storage)
+        if not summary.study_name.endswith("/tasks")  # the claims on fold tasks, not trials
     }
 
 

@@ -69,14 +69,15 @@ def reference_run(small_demo, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.xdist_group("reference_run")
 def test_a_coordinator_and_two_workers_share_the_fold_tasks_with_the_numbers_of_one_process(
-    backend, reference_run, small_demo, tmp_path, request
+    reference_run, small_demo, tmp_path, postgres_url
 ):
     """The final fits are shared out (records name at least two processes), each fold is recorded once,
-    and every record and prediction equals the single-process run's."""
-    storage = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    out, run_id = tmp_path / "runs", f"three-{backend}-{tmp_path.name}"
+    and every record and prediction equals the single-process run's (SQLite: the restarted-coordinator
+    test below)."""
+    storage = postgres_url
+    out, run_id = tmp_path / "runs", f"three-{tmp_path.name}"
     processes = [start(*run_args(small_demo, out, run_id, storage))]
     processes += [start(*worker_args(out, run_id, storage)) for _ in range(2)]
     finished = [process.communicate(timeout=900) for process in processes]
@@ -98,6 +99,7 @@ def test_a_coordinator_and_two_workers_share_the_fold_tasks_with_the_numbers_of_
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("reference_run")
 def test_workers_killed_in_tuning_and_in_a_final_fit_lose_nothing(reference_run, small_demo, tmp_path, postgres_url):
     """SIGKILL, no clean-up: one worker dies in its first trial, one before its first final fit. Their
     claims lapse after lease_s, the coordinator takes both tasks over, and the numbers are unchanged."""
@@ -123,6 +125,7 @@ def test_workers_killed_in_tuning_and_in_a_final_fit_lose_nothing(reference_run,
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("reference_run")
 def test_a_database_restart_mid_run_loses_nothing_and_runs_nothing_twice(
     reference_run, small_demo, tmp_path, postgres_cluster
 ):
@@ -147,6 +150,7 @@ def test_a_database_restart_mid_run_loses_nothing_and_runs_nothing_twice(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("reference_run")
 def test_a_coordinator_killed_and_started_again_finishes_the_run_the_workers_carried_on(
     reference_run, small_demo, tmp_path
 ):
@@ -218,21 +222,22 @@ def test_float32_outputs_under_mixed_precision():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_refused(
-    backend, tiny_demo, tmp_path, request
+    tiny_demo, tmp_path, postgres_url
 ):
     """A team's runs on one database: each study holds exactly its own run's --trials, and a run that
-    reuses an id with another config stops in one line instead of counting the other run's trials."""
-    storage = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    prefix = f"{backend}-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
+    reuses an id with another config stops in one line instead of counting the other run's trials.
+    (PostgreSQL: the team's case; the same code serves SQLite, on which the other tests here run.)"""
+    storage = postgres_url
+    prefix = f"pg-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
     common = ["--data", str(tiny_demo), "--folds", "2", "--models", "CustomCNN", "--strategies", "grouped",
               "--storage", storage, "--set", "audit_in_run=false", *QUICK]  # fmt: skip
     budgets = {f"{prefix}-a": 1, f"{prefix}-b": 2}
     for run_id, trials in budgets.items():
         done = cli("run", *common, "--trials", str(trials), "--run-id", run_id, "--out", str(tmp_path / "runs"))
         assert done.returncode == 0, done.stderr[-2000:]
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith(prefix)]
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)
+             if s.study_name.startswith(prefix) and not s.study_name.endswith("/tasks")]  # fmt: skip
     assert sorted(names) == sorted(f"{run_id}/CustomCNN/grouped/fold{f}" for run_id in budgets for f in range(2))
     for name in names:
         trials = optuna.load_study(study_name=name, storage=storage).trials
