@@ -58,7 +58,7 @@ def claims(storage: str, run_id: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=f"{run_id}/tasks", storage=storage).trials
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per xdist worker; its users share one (xdist_group)
 def reference_run(small_demo, tmp_path_factory) -> Path:
     """One process on SQLite: the numbers every placement below must give."""
     out = tmp_path_factory.mktemp("reference")
