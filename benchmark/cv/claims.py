@@ -110,9 +110,10 @@ def queue_free_tasks(study: optuna.Study, pending: list[FoldTask]) -> None:
         study._storage.record_heartbeat(trial._trial_id)
 
 
-def claim_next(study: optuna.Study, part: PartWork, config: Config) -> Claim | None:
-    """The oldest queued task of the part, now held by this process; None when none is queued."""
-    pending = {task_key(task): task for task in part.pending(config)}
+def claim_next(study: optuna.Study, part: PartWork, tasks: list[FoldTask], config: Config) -> Claim | None:
+    """The oldest queued task of the part, now held by this process; None when none is queued.
+    `tasks`: the part's tasks without a record, as the caller just listed them."""
+    pending = {task_key(task): task for task in tasks}
     while study.get_trials(deepcopy=False, states=(WAITING,)):
         trial = study.ask()  # pops the oldest WAITING trial; a fresh one when another process was faster
         claim_key = trial.user_attrs.get(TASK_ATTR)
@@ -223,7 +224,7 @@ def _claim_any(
     for study, part, tasks in zip(studies, parts, pending):
         if tasks:
             queue_free_tasks(study, tasks)
-            claim = claim_next(study, part, config)
+            claim = claim_next(study, part, tasks, config)
             if claim is not None:
                 return claim
     return None
@@ -247,12 +248,8 @@ def run_folds(
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(Parallel(n_jobs=n_jobs), loops)
             while not running.done():
-                show(sum(total_done(config, part) for part in parts), total)
+                show(total - sum(len(part.pending(config)) for part in parts), total)
                 wait([running], timeout=POLL_S)
             running.result()
         show(total, total)
     bar.close()
-
-
-def total_done(config: Config, part: PartWork) -> int:
-    return len(part.tasks(config)) - len(part.pending(config))
