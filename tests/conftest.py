@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import ROOT, run_command
+from harness import ROOT, built_once, finished_run_cache, run_command
 
 from benchmark.data.demo import generate_demo_data
 from config import CACHE_DIR_ENV, DEFAULT, Config
@@ -19,14 +19,6 @@ from config import CACHE_DIR_ENV, DEFAULT, Config
 REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "real-sample"
 
 os.environ.setdefault("WORKOUT_BENCH_PROGRESS", "0")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that read the one finished run share a worker under pytest-xdist (`-n 2 --dist loadgroup`,
-    as `.ci/run` runs them): a session fixture is built once per worker, and that run is the costliest."""
-    for item in items:
-        if "finished_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("finished_run"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,17 +58,20 @@ def real_sample() -> Path:
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
     """The `tiny` demo scale: 22 classes x 5 videos; read-only for tests (copy before changing)."""
-    return generate_demo_data(tmp_path_factory.mktemp("demo") / "tiny", "tiny", seed=7)
+    built = built_once(tmp_path_factory, "demo", lambda folder: generate_demo_data(folder / "tiny", "tiny", seed=7))
+    return built / "tiny"
 
 
 @pytest.fixture(scope="session")
 def small_demo(tiny_demo, tmp_path_factory) -> Path:
     """8 of the tiny demo's 22 classes (~130 images): for end-to-end properties that do not need every
     class (determinism, concurrency, a moved run), at a third of the cost; read-only."""
-    root = tmp_path_factory.mktemp("small-demo") / "eight"
-    for folder in sorted(p for p in tiny_demo.iterdir() if p.is_dir())[:8]:
-        shutil.copytree(folder, root / folder.name)
-    return root
+
+    def copy_eight(root: Path) -> None:
+        for folder in sorted(p for p in tiny_demo.iterdir() if p.is_dir())[:8]:
+            shutil.copytree(folder, root / "eight" / folder.name)
+
+    return built_once(tmp_path_factory, "small-demo", copy_eight) / "eight"
 
 
 @pytest.fixture(scope="session")
@@ -94,14 +89,18 @@ def weights_only_cache(session_cache, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def finished_run(tiny_demo, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    started = time.time()
-    done = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = out / "r"
-    (run_dir / "elapsed").write_text(f"{time.time() - started:.1f}")
-    (run_dir / "stdout").write_text(done.stdout)
-    return run_dir
+    """The tiny demo, 2 folds, 2 trials, both models: read by many tests, built once for the session
+    (its own cache beside it, so a test on another xdist worker can run it again with the same config)."""
+
+    def build(out: Path) -> None:
+        started = time.time()
+        command = run_command(tiny_demo, out, "--set", f"cache_dir={finished_run_cache(out / 'r')}")
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (out / "r" / "elapsed").write_text(f"{time.time() - started:.1f}")
+        (out / "r" / "stdout").write_text(done.stdout)
+
+    return built_once(tmp_path_factory, "finished-run", build) / "r"
 
 
 @pytest.fixture

@@ -1,11 +1,17 @@
-"""Shared by the test modules: the CLI in a fresh interpreter, its one-line error contract, and the
-small end-to-end run several modules read (tiny demo, 2 folds, 2 trials, both models)."""
+"""Shared by the test modules: the CLI in a fresh interpreter, its one-line error contract, the small
+end-to-end run several modules read (tiny demo, 2 folds, 2 trials, both models), and session folders
+built once for all xdist workers."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
@@ -56,3 +62,26 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) ->
     assert last.startswith("error: "), last
     for fragment in fragments:
         assert fragment in last, last
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A session fixture's folder, built by the first pytest-xdist worker that asks and read by all
+    (pytest-xdist's recipe: a file lock in the folder the workers share). Session fixtures are per
+    worker otherwise, and the `xdist_group` way around that does nothing on pytest 9 with xdist 3.8
+    (xdist sets `item._nodeid`, which pytest 9 no longer reads: every end-to-end run was built twice)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above every worker's own
+    folder, done = root / name, root / f"{name}.built"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            if folder.exists():
+                pytest.fail(f"building the shared fixture {name} failed in another worker: see its error")
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def finished_run_cache(run_dir: Path) -> Path:
+    return run_dir.parent / "cache"

@@ -146,7 +146,7 @@ def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
 
 
 def test_longest_first_schedules_fold_tasks_as_graham_and_never_below_the_longest():
-    from benchmark.cv.perf import longest_first, machines_projection, task_seconds
+    from benchmark.cv.perf import longest_first, machines_projection, model_seconds, task_seconds
 
     durations = [7.0, 6.0, 5.0, 4.0, 3.0]
     assert longest_first(durations, 1) == sum(durations)
@@ -156,6 +156,7 @@ def test_longest_first_schedules_fold_tasks_as_graham_and_never_below_the_longes
                 "evaluate_s": 0.5, "defaults_s": 2.0} for k in range(3)]  # fmt: skip
     tasks = task_seconds(records)
     assert tasks == {"m/grouped/fold0": 3.5, "m/grouped/fold1": 13.5, "m/grouped/fold2": 23.5}
+    assert model_seconds(records) == {"m": {"tune_s": 30.0, "train_s": 3.0, "evaluate_s": 1.5, "defaults_s": 6.0}}
     projected = machines_projection(tasks, serial_s=36.0, scale=2.0, machines=(1, 3))
     assert projected["hours"] == {"1": (72.0 + 2 * 40.5) / 3600, "3": (72.0 + 47.0) / 3600}
     assert projected["longest_task_hours"] == 47.0 / 3600

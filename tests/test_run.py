@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from harness import ROOT, run_command
+from harness import ROOT, finished_run_cache, run_command
 
 from benchmark.cv.storage import STARTUP_TRIALS
 
@@ -120,16 +120,17 @@ def test_run_directory_holds_data_summary_and_verified_manifests(finished_run):
 
 def test_rerun_of_a_finished_run_redoes_nothing_and_another_config_is_refused(finished_run, tiny_demo):
     records = {p: p.read_bytes() for p in (finished_run / "folds").rglob("fold*.json")}
-    out = finished_run.parent
-    again = subprocess.run(run_command(tiny_demo, out), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out, same_cache = finished_run.parent, ["--set", f"cache_dir={finished_run_cache(finished_run)}"]
+    again = subprocess.run(run_command(tiny_demo, out, *same_cache), cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.strip().splitlines()[-1].startswith(f"results: {finished_run} ")
     assert all(path.read_bytes() == content for path, content in records.items())
     refused = subprocess.run(
-        run_command(tiny_demo, out, "--seed", "5"), cwd=ROOT, capture_output=True, text=True, timeout=300
+        run_command(tiny_demo, out, *same_cache, "--seed", "5"), cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "made with another config" in refused.stderr.strip().splitlines()[-1]
+    assert "made with another config (seed: 42 -> 5)" in refused.stderr.strip().splitlines()[-1]
 
 
 def test_predictions_csv_has_every_test_image_once_and_matches_the_fold_records(finished_run):

@@ -216,16 +216,24 @@ def test_the_same_value_twice_is_not_a_conflict():
 # --- 6. two processes on one run -------------------------------------------------------------------------
 
 
-def test_a_second_process_on_a_held_run_is_one_line_naming_the_worker(real_sample, tmp_path):
+@pytest.mark.parametrize(
+    "written", [[], ["data_summary.json"], [".write-test-x1"]], ids=["locked", "config-not-yet-written", "probing"]
+)
+def test_a_second_process_on_a_held_run_is_one_line_naming_the_worker(real_sample, tmp_path, written):
+    """Also in the moment between the holder's data summary and its config.json, or while another process's
+    write probe is there (the second process once called such a folder foreign, and two probes of one
+    fixed name removed each other's: seen as a race of two runs started together)."""
     run_dir = tmp_path / "runs" / "r"
     run_dir.mkdir(parents=True)
     lock_run_dir(run_dir, "sqlite:///x")  # this process runs it
+    for name in written:
+        (run_dir / name).write_text("{}")
     try:
         done = cli("run", "--data", str(real_sample), "--out", str(tmp_path / "runs"), "--run-id", "r", *UNTUNED)
     finally:
         unlock_run_dir(run_dir)
     assert_one_line_error(done, "run r is being run by", "worker --storage sqlite:///", "--run-id r")
-    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]  # the refused process wrote nothing
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([".lock", *written])  # the refused one wrote nothing
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from harness import QUICK, ROOT, assert_one_line_error, cli
+from harness import QUICK, ROOT, assert_one_line_error, built_once, cli
 
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -58,18 +58,19 @@ def claims(storage: str, run_id: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=f"{run_id}/tasks", storage=storage).trials
 
 
-@pytest.fixture(scope="session")  # one per xdist worker; its users share one (xdist_group)
+@pytest.fixture(scope="session")
 def reference_run(small_demo, tmp_path_factory) -> Path:
-    """One process on SQLite: the numbers every placement below must give."""
-    out = tmp_path_factory.mktemp("reference")
-    done = cli(*run_args(small_demo, out, "ref", f"sqlite:///{out / 'ref.db'}"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert len(set(trained_by(out / "ref"))) == 1
-    return out / "ref"
+    """One process on SQLite: the numbers every placement below must give (built once per session)."""
+
+    def build(out: Path) -> None:
+        done = cli(*run_args(small_demo, out, "ref", f"sqlite:///{out / 'ref.db'}"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(set(trained_by(out / "ref"))) == 1
+
+    return built_once(tmp_path_factory, "reference-run", build) / "ref"
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reference_run")
 def test_a_coordinator_and_two_workers_share_the_fold_tasks_with_the_numbers_of_one_process(
     reference_run, small_demo, tmp_path, postgres_url
 ):
@@ -99,7 +100,6 @@ def test_a_coordinator_and_two_workers_share_the_fold_tasks_with_the_numbers_of_
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reference_run")
 def test_workers_killed_in_tuning_and_in_a_final_fit_lose_nothing(reference_run, small_demo, tmp_path, postgres_url):
     """SIGKILL, no clean-up: one worker dies in its first trial, one before its first final fit. Their
     claims lapse after lease_s, the coordinator takes both tasks over, and the numbers are unchanged."""
@@ -125,7 +125,6 @@ def test_workers_killed_in_tuning_and_in_a_final_fit_lose_nothing(reference_run,
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reference_run")
 def test_a_database_restart_mid_run_loses_nothing_and_runs_nothing_twice(
     reference_run, small_demo, tmp_path, postgres_cluster
 ):
@@ -150,7 +149,6 @@ def test_a_database_restart_mid_run_loses_nothing_and_runs_nothing_twice(
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reference_run")
 def test_a_coordinator_killed_and_started_again_finishes_the_run_the_workers_carried_on(
     reference_run, small_demo, tmp_path
 ):
@@ -223,14 +221,14 @@ def test_float32_outputs_under_mixed_precision():
 
 @pytest.mark.slow
 def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_refused(
-    tiny_demo, tmp_path, postgres_url
+    small_demo, tmp_path, postgres_url
 ):
     """A team's runs on one database: each study holds exactly its own run's --trials, and a run that
     reuses an id with another config stops in one line instead of counting the other run's trials.
     (PostgreSQL: the team's case; the same code serves SQLite, on which the other tests here run.)"""
     storage = postgres_url
     prefix = f"pg-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
-    common = ["--data", str(tiny_demo), "--folds", "2", "--models", "CustomCNN", "--strategies", "grouped",
+    common = ["--data", str(small_demo), "--folds", "2", "--models", "CustomCNN", "--strategies", "grouped",
               "--storage", storage, "--set", "audit_in_run=false", *QUICK]  # fmt: skip
     budgets = {f"{prefix}-a": 1, f"{prefix}-b": 2}
     for run_id, trials in budgets.items():
@@ -254,14 +252,15 @@ def test_a_worker_joins_a_curve_run_and_takes_its_fold_tasks(small_demo, tmp_pat
     worker alone then does every task of every part, and the resumed curve only summarises."""
     out, storage = tmp_path / "runs", f"sqlite:///{tmp_path / 'curve.db'}"
     curve = ["curve", "--data", str(small_demo), "--folds", "2", "--trials", "2", "--fractions", "0.5", "1.0",
-             "--models", "CustomCNN", "--storage", storage, "--run-id", "c", "--out", str(out), *QUICK]  # fmt: skip
+             "--models", "CustomCNN", "--strategies", "grouped", "--storage", storage, "--run-id", "c",
+             "--out", str(out), *QUICK]  # fmt: skip
     stopped = cli(*curve, env={**os.environ, "WORKOUT_BENCH_SIGNAL_AT": "tune:SIGTERM"})
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     worker = cli("worker", "--storage", storage, "--run-id", "c", "--out", str(out), "--wait", "5")
     assert worker.returncode == 0, worker.stderr[-2000:]
-    assert worker.stdout.strip().splitlines()[-1].startswith("worker done: 8 fold tasks recorded here")
+    assert worker.stdout.strip().splitlines()[-1].startswith("worker done: 4 fold tasks recorded here")
     records = sorted((out / "c").rglob("fold*.json"))
-    assert len(records) == 8 and {json.loads(p.read_text())["trained_by"] for p in records} == {
+    assert len(records) == 4 and {json.loads(p.read_text())["trained_by"] for p in records} == {
         _worker_id(worker.stderr)
     }
     for name in (s.study_name for s in optuna.get_all_study_summaries(storage)):
@@ -271,9 +270,7 @@ def test_a_worker_joins_a_curve_run_and_takes_its_fold_tasks(small_demo, tmp_pat
     resumed = cli(*curve)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     points = json.loads((out / "c" / "curve.json").read_text())["points"]
-    assert sorted((p["strategy"], p["fraction"]) for p in points) == [
-        ("grouped", 0.5), ("grouped", 1.0), ("leaky", 0.5), ("leaky", 1.0)
-    ]  # fmt: skip
+    assert sorted((p["strategy"], p["fraction"]) for p in points) == [("grouped", 0.5), ("grouped", 1.0)]
 
 
 def _worker_id(stderr: str) -> str:

@@ -7,10 +7,14 @@ holds or sits inside the data folder the command reads.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.core.errors import BenchmarkError
+
+PROBE_PREFIX = ".write-test-"  # check_writable's short-lived file in the folder it checks
 
 
 def check_writable(folder: Path) -> None:
@@ -20,9 +24,10 @@ def check_writable(folder: Path) -> None:
         raise BenchmarkError(f"cannot write to {folder}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A name of this process's own: two processes probing one folder must not remove each other's.
+        handle, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
+        os.close(handle)
+        os.unlink(probe)
     except OSError as error:
         raise BenchmarkError(f"cannot write to {folder}: {error.strerror or error}") from None
 

@@ -129,16 +129,11 @@ def measure_run(data: Path, work: Path, folds: int, trials: int, extra: list[str
         raise BenchmarkError(f"perf: the timed run failed (exit {done.returncode}): {tail}")
     run_dir = runs / run_id
     stages = json.loads((run_dir / TIMINGS).read_text())[-1]["stages_s"]
-    per_model: dict[str, dict[str, float]] = {}
     records = load_run_records(run_dir)
-    for record in records:
-        entry = per_model.setdefault(record["model"], {"tune_s": 0.0, "train_s": 0.0, "evaluate_s": 0.0})
-        for key in entry:
-            entry[key] += record[key]
     return {
         "run_wall_s": wall,
         "run_stages_s": stages,
-        "run_per_model_s": per_model,
+        "run_per_model_s": model_seconds(records),
         "run_task_s": task_seconds(records),
         "run_peak_rss_gb": _rss_gb(resource.RUSAGE_CHILDREN),
         "run_dir": str(run_dir),
@@ -193,13 +188,25 @@ def project_full_run(by_images: dict[str, dict[str, Any]], images: int) -> dict[
 
 
 MACHINES = (1, 2, 5, 10, 20)
+TASK_PARTS = ("tune_s", "train_s", "evaluate_s", "defaults_s")  # a fold record's seconds; defaults_s may be absent
+
+
+def model_seconds(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each model's tuning, final fits, evaluation and defaults fits (the untuned comparison), summed over
+    its fold tasks."""
+    per_model: dict[str, dict[str, float]] = {}
+    for record in records:
+        entry = per_model.setdefault(record["model"], dict.fromkeys(TASK_PARTS, 0.0))
+        for key in TASK_PARTS:
+            entry[key] += record.get(key, 0.0)
+    return per_model
 
 
 def task_seconds(records: list[dict[str, Any]]) -> dict[str, float]:
     """Each outer fold task's duration, from its record: tuning, final fit, evaluation, defaults."""
     return {
         f"{r['model']}/{r['strategy']}/fold{r['fold']}" + (f"/repeat{r['repeat']}" if r.get("repeat") else ""):
-        r["tune_s"] + r["train_s"] + r["evaluate_s"] + r.get("defaults_s", 0.0)
+        sum(r.get(part, 0.0) for part in TASK_PARTS)
         for r in records
     }  # fmt: skip
 

@@ -20,7 +20,7 @@ import pandas as pd
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
 from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.outputs import check_writable, refuse_data_overlap
+from benchmark.core.outputs import PROBE_PREFIX, check_writable, refuse_data_overlap
 from benchmark.core.rundir import (
     CONFIG,
     DATA_SUMMARY,
@@ -207,7 +207,13 @@ def claim_run_dir(run_dir: Path, config: Config, summary: dict[str, Any], storag
     names the data folder) and the same data (by content). Held by this process until it exits."""
     if run_dir.exists() and not run_dir.is_dir():
         raise BenchmarkError(f"run directory {run_dir} is a file: pass another --run-id or --out")
-    foreign = run_dir.is_dir() and any(p.name != LOCK for p in run_dir.iterdir())  # a .lock: a run starting
+    # What a run directory holds while its run starts (the lock, then the data summary, then config.json):
+    # a second process arriving in between is told who holds the lock, not that the folder is foreign.
+    # Another process's write probe may be there for an instant too.
+    starting = {LOCK, DATA_SUMMARY}
+    foreign = run_dir.is_dir() and any(
+        p.name not in starting and not p.name.startswith(PROBE_PREFIX) for p in run_dir.iterdir()
+    )
     if foreign and not is_run_dir(run_dir):
         raise BenchmarkError(
             f"{run_dir} exists and is not a run directory (no {CONFIG}): pass another --run-id or --out"
