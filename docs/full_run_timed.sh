@@ -10,7 +10,9 @@ mkdir -p "$W" && W=$(cd "$W" && pwd)
 if ! [ -f "$W/data/.workout-bench-demo.json" ]; then
     s=$(date +%s)
     .venv/bin/python -m benchmark demo-data --scale real --out "$W/data" >> "$W/data.log" 2>&1
-    echo "data generated in $(( $(date +%s) - s )) s rc=$?" >> "$W/invocations.txt"
+    rc=$?
+    echo "data generated in $(( $(date +%s) - s )) s rc=$rc" >> "$W/invocations.txt"
+    [ $rc -eq 0 ] || exit $rc
 fi
 echo "invocation started $(date -Is)" >> "$W/invocations.txt"
 .venv/bin/python -m benchmark run --data "$W/data" --folds 5 --trials 10 --out "$W/runs" \
