@@ -6,7 +6,12 @@
 set -u
 cd "$(dirname "$0")/.."
 W=${1:?usage: full_run_timed.sh FOLDER}
-mkdir -p "$W" && W=$(cd "$W" && pwd)
+# Only a new folder, or one this script made (it holds invocations.txt): never into someone else's.
+if [ -e "$W" ] && ! [ -f "$W/invocations.txt" ]; then
+    echo "error: $W exists and was not made by this script (no invocations.txt): give a new folder" >&2
+    exit 2
+fi
+mkdir -p "$W" && W=$(cd "$W" && pwd) && touch "$W/invocations.txt"
 if ! [ -f "$W/data/.workout-bench-demo.json" ]; then
     s=$(date +%s)
     .venv/bin/python -m benchmark demo-data --scale real --out "$W/data" >> "$W/data.log" 2>&1
