@@ -240,6 +240,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     perf.add_argument("--trials", type=int, default=10, help="trials per fold of the timed runs (default 10)")
     perf.add_argument("--work", type=Path, help="folder for generated data, caches and runs (default .cache/perf)")
     perf.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
+    perf.add_argument("--from-run", type=Path, metavar="RUN_DIR",
+                      help="measure nothing: what a run already made took, every invocation of a resumed run "
+                      "summed, each fold task, and the wall time on N machines from them")  # fmt: skip
     _set_option(perf)
     for name, subparser in commands.choices.items():
         writes, example = WRITES_AND_EXAMPLE[name]

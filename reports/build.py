@@ -13,6 +13,7 @@ import pandas as pd
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.rundir import CURVE, ISSUE_THUMBNAILS, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
+from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, invocation_totals
 from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
@@ -257,6 +258,10 @@ def audit_section(run: RunDirectory) -> dict[str, Any] | None:
     return {"strategies": strategies, "groups": run.groups, "cross_class": run.audit.get("cross_class_duplicates", [])}
 
 
+# What a timings.json entry's state means once the run is over: a "running" one was killed mid-beat.
+ENDED = {FINISHED: "finished", INTERRUPTED: "interrupted", RUNNING: "killed (counted to its last beat)"}
+
+
 def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
     durations = (
         run.results.groupby(["model", "strategy"], sort=False)[["tune_s", "train_s", "evaluate_s"]].sum().reset_index()
@@ -269,7 +274,8 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
         "versions": versions,
         "machine": environment,
         "durations": durations.to_dict("records"),
-        "invocations": run.timings,
+        "invocations": [{**entry, "ended": ENDED[entry.get("state", FINISHED)]} for entry in run.timings],
+        "invocation_totals": invocation_totals(run.timings) if run.timings else None,
     }
 
 

@@ -160,3 +160,37 @@ def test_longest_first_schedules_fold_tasks_as_graham_and_never_below_the_longes
     projected = machines_projection(tasks, serial_s=36.0, scale=2.0, machines=(1, 3))
     assert projected["hours"] == {"1": (72.0 + 2 * 40.5) / 3600, "3": (72.0 + 47.0) / 3600}
     assert projected["longest_task_hours"] == 47.0 / 3600
+
+
+def test_from_run_sums_every_invocation_and_projects_from_the_recorded_tasks(tmp_path):
+    """`perf --from-run` on a run resumed once and not finished: 3 of 4 tasks recorded."""
+    run_dir = tmp_path / "r"
+    (run_dir / "folds" / "m" / "grouped").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"models": ["m"], "strategies": ["grouped", "random"],
+                                                     "folds": 2, "trials": 3}))  # fmt: skip
+    (run_dir / "data_summary.json").write_text(json.dumps({"n_images": 600}))
+    interrupted = {"state": "interrupted", "stages_s": {"scan": 5.0, "folds": 95.0}, "wall_s": 100.0}
+    finished = {"state": "finished", "stages_s": {"scan": 1.5, "folds": 48.0, "report": 0.5}, "wall_s": 50.0}
+    (run_dir / "timings.json").write_text(json.dumps([interrupted, finished]))
+    for fold, (strategy, tune) in enumerate([("grouped", 40.0), ("grouped", 30.0), ("random", 20.0)]):
+        (run_dir / "folds" / "m" / strategy).mkdir(parents=True, exist_ok=True)
+        record = {"model": "m", "strategy": strategy, "fold": fold % 2, "tune_s": tune, "train_s": 10.0,
+                  "evaluate_s": 1.0}  # fmt: skip
+        (run_dir / "folds" / "m" / strategy / f"fold{fold % 2}.json").write_text(json.dumps(record))
+    out = tmp_path / "t.json"
+    done = cli("perf", "--from-run", str(run_dir), "--json", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert (figures["invocations"], figures["not_finished"], figures["wall_s"]) == (2, 1, 150.0)
+    assert figures["stages_s"] == {"scan": 6.5, "folds": 143.0, "report": 0.5}
+    assert (figures["tasks_recorded"], figures["tasks_expected"]) == (3, 4)
+    # Tasks of 51, 41 and 31 s; the rest of the 150 s (27 s) is serial: scan, report, the lost work.
+    assert figures["machines"]["hours"]["1"] == pytest.approx(150.0 / 3600)
+    assert figures["machines"]["hours"]["2"] == pytest.approx((27.0 + 72.0) / 3600)  # LPT: 51 | 41+31
+    assert figures["machines"]["hours"]["5"] == pytest.approx((27.0 + 51.0) / 3600)  # the longest task
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("600 images, --folds 2 --trials 3: 150 s = 0.04 h in 2 invocations (1 stopped before "
+                             "the end and resumed)")  # fmt: skip
+    assert "fold tasks recorded: 3 of 4 (the run is not finished)" in lines
+    missing = cli("perf", "--from-run", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "timings.json not found" in missing.stderr.strip().splitlines()[-1]

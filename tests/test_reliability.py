@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ import pytest
 from harness import ROOT, assert_one_line_error, cli, run_command
 from PIL import Image
 
+from benchmark.core.rundir import timed_invocation
+from benchmark.core.timing import StageClock, invocation_totals
 from benchmark.data.cache import ArrayCache, cache_usage, content_key, load_pixels
 from models.preprocess import Preprocess
 
@@ -230,6 +235,7 @@ def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_dem
     storage = f"sqlite:///{run_dir / 'optuna.db'}"
     kept_records: dict[Path, bytes] = {}
     kept_trials: dict[str, list[dict]] = {}
+    states: list[str] = []
     for point, sig in (("decode", "SIGINT"), ("tune", "SIGTERM"), ("train", "SIGINT"), ("report", "SIGTERM")):
         env = {**os.environ, "WORKOUT_BENCH_SIGNAL_AT": f"{point}:{sig}"}
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
@@ -244,6 +250,11 @@ def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_dem
         assert all(len(params) <= 2 for params in trials.values()), f"{point}: more trials than the budget"
         kept_records = {p: p.read_bytes() for p in (run_dir / "folds").rglob("fold*.json")}
         kept_trials = trials
+        # Each interrupted invocation is in timings.json, with the stage it was stopped in.
+        timings = json.loads((run_dir / "timings.json").read_text())
+        states.append("finished" if point == "report" else "interrupted")  # report: after the pipeline's end
+        assert [entry["state"] for entry in timings] == states, point
+        assert timings[-1]["wall_s"] > 0 and "folds" in timings[-1]["stages_s"], point
         leftovers = [*run_dir.rglob("*.tmp"), *(tmp_path / "cache").rglob("*.tmp"), *tmp_path.glob(".*.partial")]
         assert not leftovers, f"{point}: a temporary file was left behind: {leftovers[:3]}"
         if point == "decode":
@@ -259,6 +270,14 @@ def test_killed_at_every_stage_resumes_without_losing_or_repeating_work(tiny_dem
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4 and not results.duplicated(["model", "strategy", "fold"]).any()
     assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
+    # The run's time is every invocation's: five of them, the report says so and adds them up.
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert [entry["state"] for entry in timings] == [*states, "finished"] and "report" in timings[-1]["stages_s"]
+    said = re.search(r"5 invocations, ([\d.]+) s in all \(3 stopped before the end and resumed\)",
+                     " ".join((run_dir / "report.html").read_text().split()))  # fmt: skip
+    # The report is built before its own stage is timed: every invocation but the last one's report.
+    total = sum(entry["wall_s"] for entry in timings) - timings[-1]["stages_s"]["report"]
+    assert said and float(said[1]) == pytest.approx(total, abs=0.06), said
     # Killed four times and resumed, it gives what the uninterrupted run of the same seed gave, exactly.
     columns = ["strategy", "fold", "accuracy", "macro_f1", "video_accuracy", "best_inner_accuracy", "best_params"]
     uninterrupted = pd.read_csv(finished_run / "results.csv").query("model == 'CustomCNN'")[columns]
@@ -326,3 +345,52 @@ def test_cache_command_shows_and_frees_the_space_and_nothing_else(real_copy, tmp
     cleared = cli("cache", "--clear", "--dir", str(cache))
     assert cleared.returncode == 0 and "MiB freed" in cleared.stdout
     assert [p.name for p in cache.rglob("*")] == ["notes.txt"]  # every entry and shard folder gone, the rest kept
+
+
+# --- a run's time across invocations (timings.json kept current) ---------------------------------------------
+
+
+def test_an_invocation_is_in_timings_while_it_runs_and_when_interrupted(tmp_path):
+    clock = StageClock()
+    clock.lap("scan")
+    with pytest.raises(KeyboardInterrupt), timed_invocation(tmp_path, clock, every_s=0.05) as begin:
+        begin("folds")
+        time.sleep(0.3)
+        beaten = json.loads((tmp_path / "timings.json").read_text())
+        raise KeyboardInterrupt
+    assert beaten[0]["state"] == "running" and beaten[0]["stages_s"]["folds"] >= 0.05
+    entry = json.loads((tmp_path / "timings.json").read_text())
+    assert len(entry) == 1 and entry[0]["state"] == "interrupted" and entry[0]["stages_s"]["folds"] >= 0.3
+    again = StageClock()  # the resume: a second entry; the first is kept as it was
+    with timed_invocation(tmp_path, again, every_s=60) as begin:
+        begin("folds")
+        again.lap("folds")
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert timings[0] == entry[0] and [e["state"] for e in timings] == ["interrupted", "finished"]
+    totals = invocation_totals(timings)
+    assert totals["invocations"] == 2 and totals["not_finished"] == 1
+    assert totals["wall_s"] == pytest.approx(timings[0]["wall_s"] + timings[1]["wall_s"], abs=0.01)
+    assert totals["stages_s"]["folds"] == pytest.approx(
+        timings[0]["stages_s"]["folds"] + timings[1]["stages_s"]["folds"], abs=0.01
+    )
+
+
+def test_a_killed_invocation_keeps_its_time_to_the_last_beat(tmp_path):
+    """kill -9 runs no handler: the beat every `every_s` is what keeps the time."""
+    script = (
+        "import sys, time\n"
+        "from benchmark.core.rundir import timed_invocation\n"
+        "from benchmark.core.timing import StageClock\n"
+        "with timed_invocation(sys.argv[1], StageClock(), every_s=0.1) as begin:\n"
+        "    begin('folds')\n"
+        "    time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT)
+    path = tmp_path / "timings.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (path.is_file() and json.loads(path.read_text())[0]["wall_s"] >= 0.5):
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=30)
+    entry = json.loads(path.read_text())
+    assert len(entry) == 1 and entry[0]["state"] == "running" and entry[0]["stages_s"]["folds"] >= 0.5

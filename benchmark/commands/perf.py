@@ -7,18 +7,25 @@ import argparse
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_file
-from benchmark.cv.perf import MIN_IMAGES, measure, table
+from benchmark.cv.perf import MIN_IMAGES, measure, table, timed_run, timed_run_lines
 from config import Config
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.from_run:
+        figures = timed_run(args.from_run)
+        print("\n".join(timed_run_lines(figures)))
+        if args.json:
+            atomic_write_json(args.json, figures)
+            print(f"figures: {args.json}")
+        return 0
     fractions = [*args.fractions, *([] if args.no_run else args.run_fractions)]
     if args.images < MIN_IMAGES or any(not 0 < f <= 1 for f in fractions):
         raise BenchmarkError(f"perf: --images must be at least {MIN_IMAGES} and every fraction in (0, 1]")
     if not fractions:
         raise BenchmarkError("perf: nothing to measure: give --fractions or --run-fractions (without --no-run)")
-    if args.json:
-        check_output_file(args.json, "--json")
     results = measure(config, args)
     print("\n".join(table(results)))
     if args.json:

@@ -22,7 +22,7 @@ rename), so a reader sees a whole file or none. In the order a run writes them:
   label_issues/         thumbnails of the strongest of them, for the report
   results.csv, predictions.csv, summary.json, mistakes/    (run) from the records
   curve.json            (curve) the points and the fitted power law
-  timings.json          wall time per stage, one entry per invocation
+  timings.json          wall time per stage, one entry per invocation, kept current while it runs
   report.html, summary.md   the report, rebuilt from the files above alone
 """
 
@@ -33,13 +33,16 @@ import json
 import os
 import shutil
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.environment import now
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.timing import StageClock
+from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, StageClock
 from splits.names import STRATEGIES
 
 LOCK = ".lock"
@@ -166,10 +169,49 @@ def unlock_run_dir(run_dir: Path) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def record_invocation(run_dir: Path, clock: StageClock, replace_last: bool = False) -> None:
-    """timings.json: one entry per invocation; `replace_last` updates this invocation's entry."""
+def record_invocation(run_dir: Path, clock: StageClock, state: str = FINISHED, open_stage: str | None = None) -> None:
+    """timings.json: one entry per invocation, this one's written again in place as it goes."""
     path = Path(run_dir) / TIMINGS
     invocations = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    if replace_last and invocations:
-        invocations.pop()
-    atomic_write_json(path, [*invocations, clock.record()])
+    entry = clock.record(state, open_stage)
+    mine = [index for index, old in enumerate(invocations) if clock.same_invocation(old)]
+    if mine:
+        invocations[mine[0]] = entry
+    else:
+        invocations.append(entry)
+    atomic_write_json(path, invocations)
+
+
+@contextmanager
+def timed_invocation(run_dir: Path, clock: StageClock, every_s: float) -> Iterator[Callable[[str], None]]:
+    """timings.json kept current while the invocation runs, so that a resumed run's time adds up: beaten
+    every `every_s` (a kill -9 loses at most that much of it), and on Ctrl-C, SIGTERM or an error the time
+    so far is recorded, state `interrupted`, before the error goes on. Yields `begin(stage)`: the name
+    the time since the last lap goes under until the stage's own lap."""
+    lock, stop, current = threading.Lock(), threading.Event(), {"stage": "unfinished"}
+
+    def write(state: str, open_stage: str | None) -> None:
+        with lock:
+            record_invocation(run_dir, clock, state, open_stage)
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            write(RUNNING, current["stage"])
+
+    def begin(stage: str) -> None:
+        current["stage"] = stage
+
+    write(RUNNING, current["stage"])
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield begin
+    except BaseException:
+        stop.set()
+        thread.join()
+        clock.lap(current["stage"])
+        write(INTERRUPTED, None)
+        raise
+    stop.set()
+    thread.join()
+    write(FINISHED, None)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any
 
 from benchmark.core.environment import now
+
+RUNNING, INTERRUPTED, FINISHED = "running", "interrupted", "finished"  # an invocation's `state` in timings.json
 
 
 class StageClock:
@@ -13,6 +17,8 @@ class StageClock:
 
     def __init__(self) -> None:
         self.started_at = now()
+        # Which entry of timings.json is this invocation's (host:pid, and the start to the nanosecond).
+        self.invocation = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         self.stages: dict[str, float] = {}
         self._last = time.perf_counter()
 
@@ -21,10 +27,34 @@ class StageClock:
         self.stages[stage] = round(self.stages.get(stage, 0.0) + current - self._last, 2)
         self._last = current
 
-    def record(self) -> dict[str, Any]:
+    def record(self, state: str = FINISHED, open_stage: str | None = None) -> dict[str, Any]:
+        """This invocation so far; `open_stage` gets the time since the last lap (a stage still going)."""
+        stages = dict(self.stages)
+        if open_stage is not None:
+            stages[open_stage] = round(stages.get(open_stage, 0.0) + time.perf_counter() - self._last, 2)
         return {
             "started_at": self.started_at,
             "finished_at": now(),
-            "stages_s": dict(self.stages),
-            "wall_s": round(sum(self.stages.values()), 2),
+            "invocation": self.invocation,
+            "state": state,
+            "stages_s": stages,
+            "wall_s": round(sum(stages.values()), 2),
         }
+
+    def same_invocation(self, entry: dict[str, Any]) -> bool:
+        return entry.get("invocation") == self.invocation
+
+
+def invocation_totals(invocations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A resumed run's time: every invocation's wall summed (an interrupted one up to its last beat),
+    stage by stage."""
+    stages: dict[str, float] = {}
+    for entry in invocations:
+        for stage, seconds in entry["stages_s"].items():
+            stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
+    return {
+        "invocations": len(invocations),
+        "not_finished": sum(entry.get("state", FINISHED) != FINISHED for entry in invocations),
+        "wall_s": round(sum(entry["wall_s"] for entry in invocations), 2),
+        "stages_s": stages,
+    }

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json
-from benchmark.core.rundir import CURVE, load_fold_records, record_invocation
+from benchmark.core.rundir import CURVE, load_fold_records, timed_invocation
 from benchmark.core.timing import StageClock
 from benchmark.core.words import count_of
 from benchmark.cv.claims import run_folds
@@ -49,12 +49,14 @@ def run_curve(
     run_dir, config = prepared.run_dir, prepared.config
     shares = ", ".join(f"{fraction:.0%}" for fraction in sorted(fractions))
     print(f"curve: training on {shares} of each class's videos", file=sys.stderr)
-    run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
-    clock.lap("folds")
-    curve = summarize_curve(run_dir, sorted(fractions), config.seed, config.repeats)
-    atomic_write_json(run_dir / CURVE, curve)
-    clock.lap("summary")
-    record_invocation(run_dir, clock)
+    with timed_invocation(run_dir, clock, config.heartbeat_s) as begin:
+        begin("folds")
+        run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
+        clock.lap("folds")
+        begin("summary")
+        curve = summarize_curve(run_dir, sorted(fractions), config.seed, config.repeats)
+        atomic_write_json(run_dir / CURVE, curve)
+        clock.lap("summary")
     return run_dir, curve
 
 

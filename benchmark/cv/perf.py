@@ -24,7 +24,9 @@ import numpy as np
 
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.rundir import TIMINGS, load_run_records, remove_run_dir
+from benchmark.core.rundir import CONFIG, DATA_SUMMARY, TIMINGS, load_run_records, part_folders, remove_run_dir
+from benchmark.core.timing import invocation_totals
+from benchmark.core.words import count_of
 from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
 from benchmark.cv.storage import open_study
@@ -257,6 +259,52 @@ def project_machines(
     serial_s = max(0.0, largest["run_wall_s"] - sum(tasks_s.values()))
     scale = full_run["hours"] * 3600 / largest["run_wall_s"]
     return {**machines_projection(tasks_s, serial_s, scale), "from_images": int(size), "how": how}
+
+
+def timed_run(run_dir: Path) -> dict[str, Any]:
+    """What a run already made took (`perf --from-run`): every invocation of it summed (a resumed run has
+    several), each recorded fold task, and from those the wall time on N machines. Measures nothing."""
+    paths = {name: Path(run_dir) / name for name in (TIMINGS, CONFIG, DATA_SUMMARY)}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise BenchmarkError(f"perf --from-run: {missing[0]} not found: give a run directory that has run")
+    config = json.loads(paths[CONFIG].read_text(encoding="utf-8"))
+    records = load_run_records(run_dir)
+    tasks_s = task_seconds(records)
+    totals = invocation_totals(json.loads(paths[TIMINGS].read_text(encoding="utf-8")))
+    # Beside the fold tasks: scan, audit, summary and report, and any work an interruption lost.
+    serial_s = max(0.0, totals["wall_s"] - sum(tasks_s.values()))
+    images = json.loads(paths[DATA_SUMMARY].read_text(encoding="utf-8"))["n_images"]
+    return {
+        "run_dir": str(run_dir),
+        "images": images,
+        "folds": config["folds"],
+        "trials": config["trials"],
+        **totals,
+        "tasks_recorded": len(records),
+        "tasks_expected": len(part_folders(run_dir)) * len(config["models"]) * len(config["strategies"])
+        * config["folds"],
+        "run_per_model_s": model_seconds(records),
+        "run_task_s": tasks_s,
+        "machines": {**machines_projection(tasks_s, serial_s), "from_images": images,
+                     "how": "this run's fold tasks, longest first"} if tasks_s else None,
+    }  # fmt: skip
+
+
+def timed_run_lines(figures: dict[str, Any]) -> list[str]:
+    stopped = f" ({figures['not_finished']} stopped before the end and resumed)" if figures["not_finished"] else ""
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in figures["stages_s"].items())
+    lines = [
+        f"run {figures['run_dir']}: {figures['images']} images, --folds {figures['folds']} --trials "
+        f"{figures['trials']}: {figures['wall_s']:.0f} s = {figures['wall_s'] / 3600:.2f} h in "
+        f"{count_of(figures['invocations'], 'invocation')}{stopped}",
+        f"stages, all invocations: {stages}",
+        f"fold tasks recorded: {figures['tasks_recorded']} of {figures['tasks_expected']}"
+        + ("" if figures["tasks_recorded"] == figures["tasks_expected"] else " (the run is not finished)"),
+    ]
+    for model, parts in figures["run_per_model_s"].items():
+        lines.append(f"{model}: " + ", ".join(f"{part[:-2]} {seconds:.0f} s" for part, seconds in parts.items()))
+    return lines + machines_lines(figures["machines"])
 
 
 def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:

@@ -26,14 +26,14 @@ from benchmark.core.rundir import (
     SUMMARY,
     fold_predictions_path,
     load_fold_records,
-    record_invocation,
     record_order,
+    timed_invocation,
 )
 from benchmark.core.timing import StageClock
 from benchmark.cv.claims import run_folds
 from benchmark.cv.compare import model_comparisons, tuning_gains
 from benchmark.cv.label_issues import run_label_issues
-from benchmark.cv.prepare import prepare_run
+from benchmark.cv.prepare import PreparedRun, prepare_run
 from benchmark.cv.summary import results_frame, summarize
 from benchmark.data.thumbnails import write_issue_thumbnails, write_mistake_thumbnails
 from config import Config
@@ -50,19 +50,30 @@ def run(
 ) -> tuple[Path, dict[str, Any]]:
     """Every stage of a benchmark with `config` as given; returns the run directory and its summary.
 
-    `clock` times the stages into timings.json; the caller may lap it further (the report) and record
-    the invocation again with `record_invocation(..., replace_last=True)`."""
+    `clock` times the stages into timings.json, kept current as they go; the caller may lap it further
+    (the report) and write this invocation's entry again with `record_invocation`."""
     clock = clock or StageClock()
     prepared = prepare_run(config, data, run_id, storage, clock)
-    run_dir, config, dataset = prepared.run_dir, prepared.config, prepared.dataset
-    assignments = prepared.assignments
-    if config.audit_in_run:
-        from benchmark.cv.audit import write_audit
+    run_dir, config = prepared.run_dir, prepared.config
+    with timed_invocation(run_dir, clock, config.heartbeat_s) as begin:
+        if config.audit_in_run:
+            from benchmark.cv.audit import write_audit
 
-        write_audit(run_dir, dataset, config, assignments[0])  # the first repeat's folds
-        clock.lap("audit")
-    run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
-    clock.lap("folds")
+            begin("audit")
+            write_audit(run_dir, prepared.dataset, config, prepared.assignments[0])  # the first repeat's folds
+            clock.lap("audit")
+        begin("folds")
+        run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
+        clock.lap("folds")
+        begin("summary")
+        run_summary = write_results(prepared)
+        clock.lap("summary")
+    return run_dir, run_summary
+
+
+def write_results(prepared: PreparedRun) -> dict[str, Any]:
+    """results.csv, predictions.csv, the label issues, the thumbnails and summary.json from the records."""
+    run_dir, config, dataset = prepared.run_dir, prepared.config, prepared.dataset
     folders = {part.repeat: part.records_dir(run_dir) for part in prepared.parts}
     records = sorted((r for folder in folders.values() for r in load_fold_records(folder)), key=record_order)
     results = results_frame(records)
@@ -88,9 +99,7 @@ def run(
         "tuning_gain": tuning_gains(results, config.rope),
     }
     atomic_write_json(run_dir / SUMMARY, run_summary)
-    clock.lap("summary")
-    record_invocation(run_dir, clock)
-    return run_dir, run_summary
+    return run_summary
 
 
 def prepared_excluded(run_dir: Path) -> dict[str, Any]:
