@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 26 item 5 across sittings on machines that keep nothing but the repository: the run of
+# docs/full_run_timed.sh carried from one to the next.
+#   save FOLDER      once its invocation has stopped (SIGTERM records it as interrupted): packs the run
+#                    directory and invocations.txt into docs/measurements/full-run-state.tar.gz. Not the
+#                    data (429 MB, made again by the same seed) nor the cache (cold again: the time to
+#                    fill it again is counted in the next invocation).
+#   restore FOLDER   on the next machine, into the same FOLDER (the run's config names the data and cache
+#                    folders under it): unpacks the state; then `bash docs/full_run_timed.sh FOLDER`
+#                    generates the data again and resumes. The run refuses data whose content fingerprint
+#                    differs from the one it recorded, so a generation that is not the same is caught.
+#   stop FOLDER      SIGTERM to the running invocation (it stops at the next safe point and records it).
+set -u
+cd "$(dirname "$0")/.."
+STATE=docs/full-run/state.tar.gz
+action=${1:?usage: full_run_state.sh save|restore|stop FOLDER}
+W=${2:?usage: full_run_state.sh save|restore|stop FOLDER}
+case $action in
+save)
+    [ -f "$W/invocations.txt" ] || { echo "error: $W was not made by docs/full_run_timed.sh" >&2; exit 2; }
+    if pgrep -f -- "--run-id real-full" > /dev/null; then
+        echo "error: the run is still going: full_run_state.sh stop $W first" >&2; exit 2
+    fi
+    mkdir -p "$(dirname "$STATE")" && tar czf "$STATE.tmp" -C "$W" --exclude=.lock invocations.txt runs/real-full && mv "$STATE.tmp" "$STATE"
+    echo "saved $(du -h "$STATE" | cut -f1) to $STATE" ;;
+restore)
+    [ -e "$W" ] && { echo "error: $W exists: restore only into a new folder" >&2; exit 2; }
+    mkdir -p "$W" && tar xzf "$STATE" -C "$W" && echo "restored into $W: resume with bash docs/full_run_timed.sh $W" ;;
+stop)
+    pkill -TERM -f -- "--out $W/runs --run-id real-full" && echo "stopping: wait for $W/invocations.txt to say it ended" ;;
+*)
+    echo "usage: full_run_state.sh save|restore|stop FOLDER" >&2; exit 2 ;;
+esac
