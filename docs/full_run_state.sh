@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 26 item 5 across sittings on machines that keep nothing but the repository: the run of
 # docs/full_run_timed.sh carried from one to the next.
-#   save FOLDER      once its invocation has stopped (SIGTERM records it as interrupted): packs the run
-#                    directory and invocations.txt into docs/measurements/full-run-state.tar.gz. Not the
+#   save FOLDER      packs the run directory and invocations.txt into docs/full-run/state.tar.gz: after
+#                    `stop` (the invocation is then recorded as interrupted), or while it runs. Not the
 #                    data (429 MB, made again by the same seed) nor the cache (cold again: the time to
 #                    fill it again is counted in the next invocation).
 #   restore FOLDER   on the next machine, into the same FOLDER (the run's config names the data and cache
@@ -17,11 +17,15 @@ action=${1:?usage: full_run_state.sh save|restore|stop FOLDER}
 W=${2:?usage: full_run_state.sh save|restore|stop FOLDER}
 case $action in
 save)
+    # While the run goes, a snapshot is what a kill -9 at that moment would leave: its invocation counted
+    # to its last beat, finished trials and records kept (the SQLite storage copied by its backup API).
     [ -f "$W/invocations.txt" ] || { echo "error: $W was not made by docs/full_run_timed.sh" >&2; exit 2; }
-    if pgrep -f -- "--run-id real-full" > /dev/null; then
-        echo "error: the run is still going: full_run_state.sh stop $W first" >&2; exit 2
-    fi
-    mkdir -p "$(dirname "$STATE")" && tar czf "$STATE.tmp" -C "$W" --exclude=.lock invocations.txt runs/real-full && mv "$STATE.tmp" "$STATE"
+    snap=$(mktemp -d) && mkdir -p "$snap/runs" && cp "$W/invocations.txt" "$snap/" &&
+        cp -r "$W/runs/real-full" "$snap/runs/" && rm -f "$snap/runs/real-full/.lock" &&
+        .venv/bin/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
+            "$W/runs/real-full/optuna.db" "$snap/runs/real-full/optuna.db" &&
+        mkdir -p "$(dirname "$STATE")" && tar czf "$STATE.tmp" -C "$snap" invocations.txt runs/real-full &&
+        mv "$STATE.tmp" "$STATE" && rm -r "$snap" || exit 1
     echo "saved $(du -h "$STATE" | cut -f1) to $STATE" ;;
 restore)
     [ -e "$W" ] && { echo "error: $W exists: restore only into a new folder" >&2; exit 2; }
