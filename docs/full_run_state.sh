@@ -10,11 +10,14 @@
 #                    generates the data again and resumes. The run refuses data whose content fingerprint
 #                    differs from the one it recorded, so a generation that is not the same is caught.
 #   stop FOLDER      SIGTERM to the running invocation (it stops at the next safe point and records it).
+#   watch FOLDER     while the invocation runs: save every 10 min and commit the state whenever a fold
+#                    record is added (amending its own previous snapshot commit while that is the head,
+#                    so the history keeps few snapshots), because a sitting can end without warning.
 set -u
 cd "$(dirname "$0")/.."
 STATE=docs/full-run/state.tar.gz
-action=${1:?usage: full_run_state.sh save|restore|stop FOLDER}
-W=${2:?usage: full_run_state.sh save|restore|stop FOLDER}
+action=${1:?usage: full_run_state.sh save|restore|stop|watch FOLDER}
+W=${2:?usage: full_run_state.sh save|restore|stop|watch FOLDER}
 case $action in
 save)
     # While the run goes, a snapshot is what a kill -9 at that moment would leave: its invocation counted
@@ -30,8 +33,22 @@ save)
 restore)
     [ -e "$W" ] && { echo "error: $W exists: restore only into a new folder" >&2; exit 2; }
     mkdir -p "$W" && tar xzf "$STATE" -C "$W" && echo "restored into $W: resume with bash docs/full_run_timed.sh $W" ;;
+watch)
+    committed=-1 mine=none
+    while :; do
+        pgrep -f -- "--out $W/runs --run-id real-full" > /dev/null && running=1 || running=0
+        bash "$0" save "$W" > /dev/null || true
+        n=$(find "$W/runs/real-full/folds" -name 'fold*.json' 2>/dev/null | wc -l)
+        if [ "$n" != "$committed" ] || [ $running = 0 ]; then
+            amend=; [ "$(git rev-parse HEAD)" = "$mine" ] && amend=--amend  # only a commit this watch made
+            git commit -q $amend -m "Full real-size run: state snapshot ($n of 20 fold tasks recorded, $(date -u +%H:%M) UTC)" \
+                -- "$STATE" && committed=$n && mine=$(git rev-parse HEAD)
+        fi
+        [ $running = 1 ] || break
+        sleep 600
+    done ;;
 stop)
     pkill -TERM -f -- "--out $W/runs --run-id real-full" && echo "stopping: wait for $W/invocations.txt to say it ended" ;;
 *)
-    echo "usage: full_run_state.sh save|restore|stop FOLDER" >&2; exit 2 ;;
+    echo "usage: full_run_state.sh save|restore|stop|watch FOLDER" >&2; exit 2 ;;
 esac
