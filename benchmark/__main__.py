@@ -15,4 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmark.cli import main  # noqa: E402
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except BrokenPipeError:
+    # The reader went away (`... | head`): nothing more to say, and no traceback. As Python's docs advise,
+    # stdout goes to devnull so the flush at exit does not raise again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)  # what a shell reports for SIGPIPE

@@ -13,7 +13,7 @@ import pandas as pd
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.rundir import CURVE, ISSUE_THUMBNAILS, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
-from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, invocation_totals
+from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, invocation_totals, invocations_phrase
 from benchmark.core.words import count_of
 from reports import figures
 from reports.render import data_uri, templates
@@ -276,6 +276,7 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
         "durations": durations.to_dict("records"),
         "invocations": [{**entry, "ended": ENDED[entry.get("state", FINISHED)]} for entry in run.timings],
         "invocation_totals": invocation_totals(run.timings) if run.timings else None,
+        "invocations_phrase": invocations_phrase(invocation_totals(run.timings)) if run.timings else "",
     }
 
 

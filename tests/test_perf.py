@@ -3,11 +3,15 @@ seeded, the trial subsample is stratified, the feature memory budget reloads fro
 run of `python -m benchmark perf` (figures, not timings, are asserted)."""
 
 import json
+import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from harness import cli
+from harness import ROOT, cli
 
+from benchmark.core.timing import invocation_totals, invocations_phrase
 from benchmark.cv.tune import subsample
 from benchmark.data.dataset import load_dataset
 from benchmark.data.source import DatasetSource
@@ -192,5 +196,29 @@ def test_from_run_sums_every_invocation_and_projects_from_the_recorded_tasks(tmp
     assert lines[0].endswith("600 images, --folds 2 --trials 3: 150 s = 0.04 h in 2 invocations (1 stopped before "
                              "the end and resumed)")  # fmt: skip
     assert "fold tasks recorded: 3 of 4 (the run is not finished)" in lines
+    # Piped into a reader that has gone (`| head`): no traceback, the shell's SIGPIPE status.
+    piped = subprocess.run(f"{shlex.quote(sys.executable)} -m benchmark perf --from-run {shlex.quote(str(run_dir))} "
+                           "| head -c 0; exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert piped.returncode == 141 and "Traceback" not in piped.stderr, piped.stderr[-2000:]
     missing = cli("perf", "--from-run", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "timings.json not found" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_a_run_still_going_is_not_called_resumed():
+    """perf --from-run while a run goes: its newest entry is `running` (going now, or killed at its last beat)."""
+    interrupted = {"state": "interrupted", "stages_s": {"folds": 95.0}, "wall_s": 95.0}
+    running = {"state": "running", "stages_s": {"folds": 40.0}, "wall_s": 40.0}
+    finished = {"state": "finished", "stages_s": {"folds": 10.0}, "wall_s": 10.0}
+    going = invocation_totals([interrupted, running])
+    assert (going["not_finished"], going["last_running"], going["wall_s"]) == (2, True, 135.0)
+    assert invocations_phrase(going) == (" (1 stopped before the end and resumed; the last one running now, "
+                                         "or killed: counted to its last beat)")  # fmt: skip
+    # A killed invocation that a later one resumed is counted with the resumed ones.
+    assert invocations_phrase(invocation_totals([running, interrupted, finished])) == (
+        " (2 stopped before the end and resumed)"
+    )
+    assert invocations_phrase(invocation_totals([running])) == (
+        " (the last one running now, or killed: counted to its last beat)"
+    )
+    assert invocations_phrase(invocation_totals([finished])) == ""

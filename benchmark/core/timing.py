@@ -55,6 +55,18 @@ def invocation_totals(invocations: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "invocations": len(invocations),
         "not_finished": sum(entry.get("state", FINISHED) != FINISHED for entry in invocations),
+        # The newest entry still `running`: that invocation is going now, or was killed (its last beat).
+        "last_running": bool(invocations) and invocations[-1].get("state") == RUNNING,
         "wall_s": round(sum(entry["wall_s"] for entry in invocations), 2),
         "stages_s": stages,
     }
+
+
+def invocations_phrase(totals: dict[str, Any]) -> str:
+    """The totals' parenthesis, e.g. "(2 stopped before the end and resumed)": what became of the
+    invocations that did not finish."""
+    resumed = totals["not_finished"] - totals["last_running"]
+    said = [f"{resumed} stopped before the end and resumed"] if resumed else []
+    if totals["last_running"]:
+        said.append("the last one running now, or killed: counted to its last beat")
+    return f" ({'; '.join(said)})" if said else ""

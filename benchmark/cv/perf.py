@@ -25,7 +25,7 @@ import numpy as np
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.rundir import CONFIG, DATA_SUMMARY, TIMINGS, load_run_records, part_folders, remove_run_dir
-from benchmark.core.timing import invocation_totals
+from benchmark.core.timing import invocation_totals, invocations_phrase
 from benchmark.core.words import count_of
 from benchmark.cv.folds import tuning_folds
 from benchmark.cv.splitting import fold_assignment
@@ -292,7 +292,7 @@ def timed_run(run_dir: Path) -> dict[str, Any]:
 
 
 def timed_run_lines(figures: dict[str, Any]) -> list[str]:
-    stopped = f" ({figures['not_finished']} stopped before the end and resumed)" if figures["not_finished"] else ""
+    stopped = invocations_phrase(figures)
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in figures["stages_s"].items())
     lines = [
         f"run {figures['run_dir']}: {figures['images']} images, --folds {figures['folds']} --trials "
