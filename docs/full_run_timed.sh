@@ -14,7 +14,7 @@ fi
 mkdir -p "$W" && W=$(cd "$W" && pwd) && touch "$W/invocations.txt"
 if ! [ -f "$W/data/.workout-bench-demo.json" ]; then
     s=$(date +%s)
-    .venv/bin/python -m benchmark demo-data --scale real --out "$W/data" >> "$W/data.log" 2>&1
+    .venv/bin/python -m benchmark demo-data --scale real --jobs 2 --out "$W/data" >> "$W/data.log" 2>&1
     rc=$?
     echo "data generated in $(( $(date +%s) - s )) s rc=$rc" >> "$W/invocations.txt"
     [ $rc -eq 0 ] || exit $rc
