@@ -9,6 +9,8 @@
 #                    folders under it): unpacks the state; then `bash docs/full_run_timed.sh FOLDER`
 #                    generates the data again and resumes. The run refuses data whose content fingerprint
 #                    differs from the one it recorded, so a generation that is not the same is caught.
+#   record FOLDER    once the run has finished: `perf --from-run` of it into docs/perf.json as
+#                    "full_run_measured" (with the CPUs invocations.txt names), which the speed page tables.
 #   stop FOLDER      SIGTERM to the running invocation (it stops at the next safe point and records it).
 #   watch FOLDER     while the invocation runs: save every 10 min and commit the state whenever a fold
 #                    record is added (amending its own previous snapshot commit while that is the head,
@@ -16,8 +18,8 @@
 set -u
 cd "$(dirname "$0")/.."
 STATE=docs/full-run/state.tar.gz
-action=${1:?usage: full_run_state.sh save|restore|stop|watch FOLDER}
-W=${2:?usage: full_run_state.sh save|restore|stop|watch FOLDER}
+action=${1:?usage: full_run_state.sh save|restore|stop|watch|record FOLDER}
+W=${2:?usage: full_run_state.sh save|restore|stop|watch|record FOLDER}
 case $action in
 save)
     # While the run goes, a snapshot is what a kill -9 at that moment would leave: its invocation counted
@@ -47,8 +49,29 @@ watch)
         [ $running = 1 ] || break
         sleep 600
     done ;;
+record)
+    .venv/bin/python -m benchmark perf --from-run "$W/runs/real-full" --json "$W/measured.json" || exit 1
+    .venv/bin/python - "$W" <<'PY' || exit 1
+import json, re, sys
+from pathlib import Path
+
+folder = Path(sys.argv[1])
+measured = json.loads((folder / "measured.json").read_text())
+if measured["tasks_recorded"] != measured["tasks_expected"] or measured["last_running"]:
+    sys.exit(f"error: {folder} is not finished ({measured['tasks_recorded']} of {measured['tasks_expected']} tasks)")
+cpus = re.findall(r" on (.+), \d+ cores", (folder / "invocations.txt").read_text())
+measured["cpus"] = list(dict.fromkeys(cpus))
+perf = Path("docs/perf.json")
+results = json.loads(perf.read_text())
+results["full_run_measured"] = {k: v for k, v in measured.items() if k != "run_dir"}
+tmp = perf.with_suffix(".json.tmp")
+tmp.write_text(json.dumps(results, indent=2) + "\n")
+tmp.replace(perf)
+print(f"docs/perf.json: full_run_measured {measured['wall_s'] / 3600:.2f} h in {measured['invocations']} invocations")
+PY
+    ;;
 stop)
     pkill -TERM -f -- "--out $W/runs --run-id real-full" && echo "stopping: wait for $W/invocations.txt to say it ended" ;;
 *)
-    echo "usage: full_run_state.sh save|restore|stop|watch FOLDER" >&2; exit 2 ;;
+    echo "usage: full_run_state.sh save|restore|stop|watch|record FOLDER" >&2; exit 2 ;;
 esac

@@ -19,7 +19,7 @@ if ! [ -f "$W/data/.workout-bench-demo.json" ]; then
     echo "data generated in $(( $(date +%s) - s )) s rc=$rc" >> "$W/invocations.txt"
     [ $rc -eq 0 ] || exit $rc
 fi
-echo "invocation started $(date -Is)" >> "$W/invocations.txt"
+echo "invocation started $(date -Is) on $(lscpu | sed -n "s/^Model name: *//p"), $(nproc) cores" >> "$W/invocations.txt"
 .venv/bin/python -m benchmark run --data "$W/data" --folds 5 --trials 10 --out "$W/runs" \
     --run-id real-full --set cache_dir="\"$W/cache\"" >> "$W/run.out" 2>> "$W/run.err"
 rc=$?

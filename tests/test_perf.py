@@ -123,7 +123,7 @@ def test_perf_command_prints_and_writes_every_figure(tmp_path):
 
 
 def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
-    from benchmark.cv.perf import project_full_run, table, targets_met
+    from benchmark.cv.perf import machines_projection, project_full_run, table, targets_met
 
     per_model = {"CustomCNN": {"tune_s": 600.0, "train_s": 300.0, "evaluate_s": 6.0}}
     by_images = {
@@ -147,6 +147,17 @@ def test_the_full_run_is_projected_from_the_timed_runs_and_tabled_per_model():
     scale, serial = full["hours"] * 3600 / 3600.0, 3600.0 - 906.0
     on_5 = (serial + 2 * 90.6) * scale / 3600
     assert any(f"5 machines {on_5:.2f} h" in line and "floor: the longest fold task" in line for line in lines)
+    # The full size timed outright, resumed across sittings: its own line and its own N-machine projection.
+    tasks = {f"CustomCNN/grouped/fold{k}": 1500.0 + k for k in range(5)}
+    results["full_run_measured"] = {"images": 13_853, "folds": 5, "trials": 10, "invocations": 3, "not_finished": 2,
+                                    "last_running": False, "wall_s": 19_800.0, "cpus": ["AMD EPYC", "Intel Xeon"],
+                                    "machines": {**machines_projection(tasks, 19_800.0 - sum(tasks.values())),
+                                                 "from_images": 13_853, "how": "this run's fold tasks"}}  # fmt: skip
+    lines = table(results)
+    assert ("full run measured at 13853 images, --folds 5 --trials 10: 5.50 h in 3 invocations (2 stopped before "
+            "the end and resumed), on AMD EPYC; Intel Xeon") in lines  # fmt: skip
+    on_2 = (19_800.0 - sum(tasks.values()) + 1504.0 + 1501.0 + 1500.0) / 3600  # LPT: 1504+1501+1500 | 1503+1502
+    assert any(f"2 machines {on_2:.2f} h" in line and "13853-image run: this run's" in line for line in lines)
 
 
 def test_longest_first_schedules_fold_tasks_as_graham_and_never_below_the_longest():

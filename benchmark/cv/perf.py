@@ -444,6 +444,14 @@ def table(results: dict[str, Any]) -> list[str]:
         results["by_images"], full, results["folds"] * len(results.get("config", {}).get("strategies", STRATEGIES))
     )
     lines += machines_lines(machines)
+    # The full size timed outright (docs/full_run_state.sh record: `perf --from-run` of that run).
+    measured = results.get("full_run_measured")
+    if measured:
+        lines.append(f"full run measured at {measured['images']} images, --folds {measured['folds']} --trials "
+                     f"{measured['trials']}: {measured['wall_s'] / 3600:.2f} h in "
+                     f"{count_of(measured['invocations'], 'invocation')}{invocations_phrase(measured)}, "
+                     f"on {'; '.join(measured.get('cpus', [])) or 'this machine'}")  # fmt: skip
+        lines += machines_lines(measured["machines"])
     for key, verdict in results["targets"].items():
         state = {True: "met", False: "NOT met", None: "not measured"}[verdict["met"]]
         value = "n/a" if verdict["value"] is None else _fmt(float(verdict["value"]))
