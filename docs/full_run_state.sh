@@ -1,56 +1,58 @@
 #!/usr/bin/env bash
 # Issue 26 item 5 across sittings on machines that keep nothing but the repository: the run of
-# docs/full_run_timed.sh carried from one to the next.
-#   save FOLDER      packs the run directory and invocations.txt into docs/full-run/state.tar.gz: after
-#                    `stop` (the invocation is then recorded as interrupted), or while it runs. Not the
-#                    data (429 MB, made again by the same seed) nor the cache (cold again: the time to
-#                    fill it again is counted in the next invocation).
+# docs/full_run_timed.sh carried from one to the next, committed as it goes.
+#   save FOLDER      copies the run directory and invocations.txt into docs/full-run/state/, file by file
+#                    (git then stores a fold's files once, not again in every snapshot), the SQLite storage
+#                    through its backup API, gzipped. After `stop` (the invocation is then recorded as
+#                    interrupted), or while it runs: a snapshot is then what a kill -9 would leave. Not the
+#                    data (429 MB, made again by the same seed) nor the cache (cold again: the time to fill
+#                    it again is counted in the next invocation).
 #   restore FOLDER   on the next machine, into the same FOLDER (the run's config names the data and cache
-#                    folders under it): unpacks the state; then `bash docs/full_run_timed.sh FOLDER`
+#                    folders under it): copies the state back; then `bash docs/full_run_timed.sh FOLDER`
 #                    generates the data again and resumes. The run refuses data whose content fingerprint
 #                    differs from the one it recorded, so a generation that is not the same is caught.
+#   watch FOLDER     while the invocation runs: save every 10 min and commit the state whenever a fold
+#                    record is added (amending its own previous snapshot commit while that is the head),
+#                    because a sitting can end without warning; once more when the invocation has ended.
 #   record FOLDER    once the run has finished: `perf --from-run` of it into docs/perf.json as
 #                    "full_run_measured" (with the CPUs invocations.txt names), which the speed page tables.
 #   stop FOLDER      SIGTERM to the running invocation (it stops at the next safe point and records it).
-#   watch FOLDER     while the invocation runs: save every 10 min and commit the state whenever a fold
-#                    record is added (amending its own previous snapshot commit while that is the head,
-#                    so the history keeps few snapshots), because a sitting can end without warning.
 set -u
 cd "$(dirname "$0")/.."
-STATE=docs/full-run/state.tar.gz
+STATE=docs/full-run/state
+RUN=runs/real-full
 action=${1:?usage: full_run_state.sh save|restore|stop|watch|record FOLDER}
 W=${2:?usage: full_run_state.sh save|restore|stop|watch|record FOLDER}
 case $action in
 save)
-    # While the run goes, a snapshot is what a kill -9 at that moment would leave: its invocation counted
-    # to its last beat, finished trials and records kept (the SQLite storage copied by its backup API).
     [ -f "$W/invocations.txt" ] || { echo "error: $W was not made by docs/full_run_timed.sh" >&2; exit 2; }
-    snap=$(mktemp -d) && mkdir -p "$snap/runs" && cp "$W/invocations.txt" "$snap/" &&
-        cp -r "$W/runs/real-full" "$snap/runs/" && rm -f "$snap/runs/real-full/.lock" &&
+    snap=$STATE.partial && rm -rf "$snap" && mkdir -p "$snap/runs" && cp "$W/invocations.txt" "$snap/" &&
+        cp -r "$W/$RUN" "$snap/runs/" && rm -f "$snap/$RUN/.lock" "$snap/$RUN/optuna.db" &&
+        find "$snap" -name '*.tmp' -delete &&
         .venv/bin/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
-            "$W/runs/real-full/optuna.db" "$snap/runs/real-full/optuna.db" &&
-        mkdir -p "$(dirname "$STATE")" && tar czf "$STATE.tmp" -C "$snap" invocations.txt runs/real-full &&
-        mv "$STATE.tmp" "$STATE" && rm -r "$snap" || exit 1
-    echo "saved $(du -h "$STATE" | cut -f1) to $STATE" ;;
+            "$W/$RUN/optuna.db" "$snap/$RUN/optuna.db" && gzip -n -9 "$snap/$RUN/optuna.db" &&
+        { [ ! -e "$STATE" ] || mv "$STATE" "$STATE.old"; } && mv "$snap" "$STATE" && rm -rf "$STATE.old" || exit 1
+    echo "saved $(du -sh "$STATE" | cut -f1) to $STATE" ;;
 restore)
     [ -e "$W" ] && { echo "error: $W exists: restore only into a new folder" >&2; exit 2; }
-    mkdir -p "$W" && tar xzf "$STATE" -C "$W" && echo "restored into $W: resume with bash docs/full_run_timed.sh $W" ;;
+    mkdir -p "$W" && cp -r "$STATE/." "$W/" && gunzip "$W/$RUN/optuna.db.gz" &&
+        echo "restored into $W: resume with bash docs/full_run_timed.sh $W" ;;
 watch)
     committed=-1 mine=none
     while :; do
         pgrep -f -- "--out $W/runs --run-id real-full" > /dev/null && running=1 || running=0
         bash "$0" save "$W" > /dev/null || true
-        n=$(find "$W/runs/real-full/folds" -name 'fold*.json' 2>/dev/null | wc -l)
+        n=$(find "$W/$RUN/folds" -name 'fold*.json' 2>/dev/null | wc -l)
         if [ "$n" != "$committed" ] || [ $running = 0 ]; then
             amend=; [ "$(git rev-parse HEAD)" = "$mine" ] && amend=--amend  # only a commit this watch made
-            git commit -q $amend -m "Full real-size run: state snapshot ($n of 20 fold tasks recorded, $(date -u +%H:%M) UTC)" \
-                -- "$STATE" && committed=$n && mine=$(git rev-parse HEAD)
+            git add -A "$STATE" && git commit -q $amend -m "Full real-size run: state snapshot ($n of 20 fold tasks \
+recorded, $(date -u +%H:%M) UTC)" -- "$STATE" && committed=$n && mine=$(git rev-parse HEAD)
         fi
         [ $running = 1 ] || break
         sleep 600
     done ;;
 record)
-    .venv/bin/python -m benchmark perf --from-run "$W/runs/real-full" --json "$W/measured.json" || exit 1
+    .venv/bin/python -m benchmark perf --from-run "$W/$RUN" --json "$W/measured.json" || exit 1
     .venv/bin/python - "$W" <<'PY' || exit 1
 import json, re, sys
 from pathlib import Path
