@@ -57,6 +57,8 @@ record)
 import json, re, sys
 from pathlib import Path
 
+from benchmark.core.atomic import atomic_write_json
+
 folder = Path(sys.argv[1])
 measured = json.loads((folder / "measured.json").read_text())
 if measured["tasks_recorded"] != measured["tasks_expected"] or measured["last_running"]:
@@ -66,9 +68,7 @@ measured["cpus"] = list(dict.fromkeys(cpus))
 perf = Path("docs/perf.json")
 results = json.loads(perf.read_text())
 results["full_run_measured"] = {k: v for k, v in measured.items() if k != "run_dir"}
-tmp = perf.with_suffix(".json.tmp")
-tmp.write_text(json.dumps(results, indent=2) + "\n")
-tmp.replace(perf)
+atomic_write_json(perf, results)
 print(f"docs/perf.json: full_run_measured {measured['wall_s'] / 3600:.2f} h in {measured['invocations']} invocations")
 PY
     ;;

@@ -268,6 +268,7 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
     )
     environment = dict(run.environment)
     versions = environment.pop("versions", {})
+    totals = invocation_totals(run.timings) if run.timings else None
     return {
         "config": {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in sorted(run.config.items())},
         "seed": run.config.get("seed"),
@@ -275,8 +276,8 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
         "machine": environment,
         "durations": durations.to_dict("records"),
         "invocations": [{**entry, "ended": ENDED[entry.get("state", FINISHED)]} for entry in run.timings],
-        "invocation_totals": invocation_totals(run.timings) if run.timings else None,
-        "invocations_phrase": invocations_phrase(invocation_totals(run.timings)) if run.timings else "",
+        "invocation_totals": totals,
+        "invocations_phrase": invocations_phrase(totals) if totals else "",
     }
 
 
