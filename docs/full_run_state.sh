@@ -58,6 +58,7 @@ import json, re, sys
 from pathlib import Path
 
 from benchmark.core.atomic import atomic_write_json
+from benchmark.cv.perf import targets_met
 
 folder = Path(sys.argv[1])
 measured = json.loads((folder / "measured.json").read_text())
@@ -68,6 +69,7 @@ measured["cpus"] = list(dict.fromkeys(cpus))
 perf = Path("docs/perf.json")
 results = json.loads(perf.read_text())
 results["full_run_measured"] = {k: v for k, v in measured.items() if k != "run_dir"}
+results["targets"] = targets_met(results)
 atomic_write_json(perf, results)
 print(f"docs/perf.json: full_run_measured {measured['wall_s'] / 3600:.2f} h in {measured['invocations']} invocations")
 PY
