@@ -52,6 +52,7 @@ recorded, $(date -u +%H:%M) UTC)" -- "$STATE" && committed=$n && mine=$(git rev-
         sleep 600
     done ;;
 record)
+    [ -f "$W/invocations.txt" ] || { echo "error: $W was not made by docs/full_run_timed.sh" >&2; exit 2; }
     .venv/bin/python -m benchmark perf --from-run "$W/$RUN" --json "$W/measured.json" || exit 1
     .venv/bin/python - "$W" <<'PY' || exit 1
 import json, re, sys
