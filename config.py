@@ -31,6 +31,8 @@ SELECTION_RULES = ("one_se", "best")
 FEATURE_RUNTIMES = ("litert", "keras")  # what runs a frozen backbone over cached pixels
 # Where the caches go unless config says otherwise (tests and shared machines point it elsewhere).
 CACHE_DIR_ENV = "WORKOUT_BENCH_CACHE_DIR"
+SEED_MAX = 2**32 - 1
+MAX_IMAGE_PIXELS = 200_000_000  # the biggest phone cameras: 200 megapixels
 
 
 def _default_cache_dir() -> Path:
@@ -144,7 +146,8 @@ class Config:
     exclude_from: str = setting("train", choices=EXCLUDE_FROM)
 
     # --- splits ---
-    seed: int = 42
+    # numpy's and TensorFlow's generators take seeds of 32 bits.
+    seed: int = setting(42, low=0, high=SEED_MAX)
     folds: int = setting(5, low=2)
     # Repeated cross-validation: this many outer splits, each with its own seed (derived from `seed`;
     # the first is `seed` itself), folds, studies and records; intervals and tests use the corrected
@@ -157,11 +160,15 @@ class Config:
 
     # --- scanning ---
     scan_workers: int = setting(4, low=1)
+    # Images above this many pixels are refused from their header, before any decode (a 20000 x 20000
+    # PNG of 1 MB on disk would take 1.6 GB of memory): a frame of the dataset is well under a megapixel,
+    # a phone photo 12-200 megapixels.
+    max_image_pixels: int = setting(MAX_IMAGE_PIXELS, low=1)
     strict: bool = False
 
     # --- demo data ---
     demo_scale: str = setting("small", choices=tuple(DEMO_SCALES))
-    demo_seed: int = 42
+    demo_seed: int = setting(42, low=0, high=SEED_MAX)
 
     def __post_init__(self) -> None:
         check_fields(self)

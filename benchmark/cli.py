@@ -17,14 +17,31 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
+from benchmark.commands.paths import (
+    CACHE_FOLDER,
+    DATA_IN,
+    DATASET_OUT,
+    DEMO_OUT,
+    FILE_OUT,
+    MODEL_IN,
+    MODEL_OUT,
+    PERF_WORK,
+    READ,
+    RUN_ID,
+    RUN_IN,
+    RUNS_PARENT,
+    check_command_paths,
+    require_path_roles,
+)
 from benchmark.core import interrupt
-from benchmark.core.errors import BenchmarkError
+from benchmark.core.errors import DISK_ERRNOS, BenchmarkError, OutputError
 from benchmark.core.fields import ConfigError, parse_value
+from benchmark.core.secrets import redact
 from benchmark.data.demo_scales import DEMO_SCALES
 from config import DEFAULT, EXCLUDE_FROM, GROUP_SOURCES, Config
 from models.errors import ModelError
 from models.registry import check_plugins, model_names
-from splits.names import STRATEGIES, SplitError
+from splits.names import STRATEGIES
 
 DESCRIPTION = (
     "Grouped vs leaky k-fold benchmarks for workout-exercise image classifiers: how much of your accuracy "
@@ -125,48 +142,50 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _run_options(curve, f"default: {' '.join(DEFAULT.curve_models)} (config.curve_models)")
     curve.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
                        help="shares of each class's training videos (default 0.25 0.5 0.75 1.0)")  # fmt: skip
-    curve.add_argument("--json", type=Path, help="also write the points and the extrapolation to this file")
+    curve.add_argument("--json", type=FILE_OUT, help="also write the points and the extrapolation to this file")
+    _force_option(curve)
 
     compare = commands.add_parser("compare", help="run against run: paired tests over the same outer folds")
-    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+    compare.add_argument("run_dirs", type=RUN_IN, nargs="+", metavar="RUN_DIR",
                          help="two or more run directories; each after the first is compared with it")  # fmt: skip
-    compare.add_argument("--json", type=Path, help="also write every comparison to this JSON file")
-    compare.add_argument("--out", type=Path, help="also write an HTML page of the comparison to this file")
+    compare.add_argument("--json", type=FILE_OUT, help="also write every comparison to this JSON file")
+    compare.add_argument("--out", type=FILE_OUT, help="also write an HTML page of the comparison to this file")
+    _force_option(compare)
     compare.add_argument(
         "--rope", type=float, help="region of practical equivalence, accuracy units (default: the first run's)"
     )
 
     issues = commands.add_parser("issues", help="images whose label looks wrong, from a run's out-of-fold predictions")
-    issues.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory that `run` made")
+    issues.add_argument("run_dir", type=RUN_IN, metavar="RUN_DIR", help="a run directory that `run` made")
     issues.add_argument("--json", action="store_true", help="print every issue as one JSON list")
-    issues.add_argument("--truth", type=Path, help="score the issues against planted errors (demo-data --mislabel's "
+    issues.add_argument("--truth", type=READ, help="score the issues against planted errors (demo-data --mislabel's "
                         "mislabelled.csv): precision and recall per model and arm")  # fmt: skip
 
     worker = commands.add_parser(
         "worker", help="join a run through its shared Optuna storage and take whole outer fold tasks"
     )
     worker.add_argument("--storage", required=True, help="the run's Optuna RDB URL, e.g. postgresql://user@host/db")
-    worker.add_argument("--run-id", required=True, help="the run to join (its directory under --out)")
-    worker.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+    worker.add_argument("--run-id", type=RUN_ID, required=True, help="the run to join (its directory under --out)")
+    worker.add_argument("--out", type=RUNS_PARENT, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
     worker.add_argument("--wait", type=float, default=600, help="seconds to wait for the run to appear (default 600)")
 
     audit = commands.add_parser("audit", help="near-duplicate images across the splits (pHash + backbone embeddings)")
     _data_options(audit, required=True)
-    audit.add_argument("--manifest", type=Path, help="audit this manifest's folds (default: both strategies' folds)")
+    audit.add_argument("--manifest", type=READ, help="audit this manifest's folds (default: both strategies' folds)")
     audit.add_argument("--folds", type=int, help=f"number of folds when no manifest is given (default {DEFAULT.folds})")
     _groups_option(audit)
     audit.add_argument("--json", action="store_true", help="print one JSON object: per strategy near_duplicate_share")
     _set_option(audit)
 
     report = commands.add_parser("report", help="rebuild report.html and summary.md from a run directory")
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory that `run` or `curve` made")
+    report.add_argument("run_dir", type=RUN_IN, metavar="RUN_DIR", help="a run directory that `run` or `curve` made")
     report.add_argument("--storage", help="Optuna RDB URL, when the run used a server rather than its optuna.db")
 
     cache = commands.add_parser("cache", help="show (--info, the default) or delete (--clear) the on-disk caches")
     action = cache.add_mutually_exclusive_group()
     action.add_argument("--info", action="store_true", help="entries and size per cache folder")
     action.add_argument("--clear", action="store_true", help="delete every cached entry (all are recomputable)")
-    cache.add_argument("--dir", type=Path, help=f"cache folder (default {DEFAULT.cache_dir})")
+    cache.add_argument("--dir", type=CACHE_FOLDER, help=f"cache folder (default {DEFAULT.cache_dir})")
 
     scan = commands.add_parser("scan", help="scan a dataset and print its summary")
     _data_options(scan, required=False)
@@ -176,13 +195,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _data_options(splits, required=True)
     splits.add_argument("--folds", type=int, help=f"number of folds (default {DEFAULT.folds})")
     splits.add_argument("--strategy", choices=STRATEGIES, required=True, help="grouped: by video; leaky: at random")
-    splits.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+    splits.add_argument("--out", type=FILE_OUT, required=True, help="manifest CSV to write")
+    _force_option(splits)
     _groups_option(splits)
 
     fit = commands.add_parser("fit", help="tune (with grouped inner folds) and train a final model on all of DIR")
     _data_options(fit, required=False)
     fit.add_argument("--model", choices=model_names(), help=f"model to train (default {DEFAULT.model_name})")
-    fit.add_argument("--out", type=Path, required=True, help="model directory to write")
+    fit.add_argument("--out", type=MODEL_OUT, required=True, help="model directory to write")
     fit.add_argument(
         "--trials", type=_at_least(0), default=0,
         help="Optuna trials on grouped inner folds before the final training (default 0: the model's defaults, "
@@ -192,23 +212,25 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _set_option(fit)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled folder")
-    evaluate.add_argument("--model-dir", type=Path, required=True, help="a model directory that `fit` wrote")
+    evaluate.add_argument("--model-dir", type=MODEL_IN, required=True, help="a model directory that `fit` wrote")
     _data_options(evaluate, required=False)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _set_option(evaluate)
 
     predict = commands.add_parser("predict", help="top-3 classes of images or folders of images")
-    predict.add_argument("--model-dir", type=Path, required=True, help="a model directory that `fit` wrote")
-    predict.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images, or folders searched for them")
-    predict.add_argument("--csv", type=Path, help="also write the predictions to this CSV file")
+    predict.add_argument("--model-dir", type=MODEL_IN, required=True, help="a model directory that `fit` wrote")
+    predict.add_argument("paths", nargs="+", type=DATA_IN, metavar="PATH", help="images, or folders searched for them")
+    predict.add_argument("--csv", type=FILE_OUT, help="also write the predictions to this CSV file")
+    _force_option(predict)
     predict.add_argument("--json", action="store_true", help="print one JSON list: path and top-3 per image")
     _set_option(predict)
     predict.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
 
     demo = commands.add_parser("demo-data", help="generate the synthetic exercise-video dataset")
-    demo.add_argument("--out", type=Path, default=DEFAULT.demo_dir, help=f"folder to write ({DEFAULT.demo_dir})")
+    demo.add_argument("--out", type=DEMO_OUT, default=DEFAULT.demo_dir, help=f"folder to write ({DEFAULT.demo_dir})")
     demo.add_argument("--seed", type=int, default=DEFAULT.demo_seed, help="seed of the generated videos")
-    demo.add_argument("--force", action="store_true", help="replace a folder at --out that is not a demo dataset")
+    demo.add_argument("--force", action="store_true",
+                      help="replace a folder at --out that is not a demo dataset, and a --preview file")  # fmt: skip
     demo.add_argument("--mislabel", type=float, default=0.0,
                       help="plant label errors: a share of the frames (below 1) or a number of them, moved into "
                       "another class's folder; the truth in mislabelled.csv")  # fmt: skip
@@ -217,17 +239,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       help=f"videos and frames (default {DEFAULT.demo_scale}; real: the Kaggle size)")  # fmt: skip
     demo.add_argument("--images", type=int, help="exact number of images (overrides the scale's total)")
     demo.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes")
-    demo.add_argument("--preview", type=Path, help="also save a PNG of sample frames (two videos per class)")
+    demo.add_argument("--preview", type=FILE_OUT, help="also save a PNG of sample frames (two videos per class)")
 
     download = commands.add_parser("download", help="fetch the real dataset from Kaggle with kagglehub")
-    download.add_argument("--out", type=Path, default=DEFAULT.data_dir,
+    download.add_argument("--out", type=DATASET_OUT, default=DEFAULT.data_dir,
                           help=f"folder to install the class folders into (default {DEFAULT.data_dir})")  # fmt: skip
-    download.add_argument("--from", dest="source", type=Path, help="install from a local archive or folder instead")
+    download.add_argument("--from", dest="source", type=READ, help="install from a local archive or folder instead")
     download.add_argument("--force", action="store_true", help="replace a dataset already at --out")
 
     perf = commands.add_parser("perf", help="measure speed and memory at the real dataset's size (prints a table)")
     perf.add_argument("--images", type=int, default=13_853, help="images of the generated dataset (default 13853)")
-    perf.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    perf.add_argument("--json", type=FILE_OUT, help="also write every figure to this JSON file")
+    _force_option(perf)
     perf.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5, 1.0],
                       help="shares of --images to measure the steps on "
                       "(default 0.25 0.5 1.0; none: only the timed runs)")  # fmt: skip
@@ -238,13 +261,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     perf.add_argument("--no-run", action="store_true", help="skip the timed runs (the steps only)")
     perf.add_argument("--folds", type=int, default=5, help="outer folds of the timed runs (default 5)")
     perf.add_argument("--trials", type=int, default=10, help="trials per fold of the timed runs (default 10)")
-    perf.add_argument("--work", type=Path, help="folder for generated data, caches and runs (default .cache/perf)")
+    perf.add_argument("--work", type=PERF_WORK, help="folder for generated data, caches and runs (default .cache/perf)")
     perf.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
-    perf.add_argument("--from-run", type=Path, metavar="RUN_DIR",
+    perf.add_argument("--from-run", type=RUN_IN, metavar="RUN_DIR",
                       help="measure nothing: what a run already made took, every invocation of a resumed run "
                       "summed, each fold task, and the wall time on N machines from them")  # fmt: skip
     _set_option(perf)
     for name, subparser in commands.choices.items():
+        require_path_roles(name, subparser)
         writes, example = WRITES_AND_EXAMPLE[name]
         subparser.description = f"{subparser.description or commands_help(commands, name)}. Writes: {writes}."
         subparser.epilog = f"example: {parser.prog} {example}"
@@ -291,19 +315,28 @@ def _run_options(parser: argparse.ArgumentParser, models_help: str) -> None:
     parser.add_argument("--storage", help="Optuna RDB URL (default: SQLite optuna.db in the run directory)")
     parser.add_argument("--n-jobs", type=_at_least(1), default=1, help="outer folds run in parallel (joblib processes)")
     parser.add_argument("--timeout", type=_positive, help="seconds of tuning per outer fold (Optuna's timeout)")
-    parser.add_argument("--exclude", type=Path, help="CSV with a path column: images kept out of every training part")
+    parser.add_argument("--exclude", type=READ, help="CSV with a path column: images kept out of every training part")
     parser.add_argument("--exclude-from", choices=EXCLUDE_FROM,
                         help="train (default): training parts only; test: the test folds as well")  # fmt: skip
     _set_option(parser)
-    parser.add_argument("--run-id", help="name of the run directory (default: derived from data and config)")
-    parser.add_argument("--out", type=Path, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
+    parser.add_argument(
+        "--run-id", type=RUN_ID, help="name of the run directory under --out (default: from the config)"
+    )
+    parser.add_argument("--out", type=RUNS_PARENT, help=f"parent of the run directory (default {DEFAULT.runs_dir})")
 
 
 def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
     default = "" if required else f" (default {DEFAULT.data_dir}, else the demo data)"
-    parser.add_argument("--data", type=Path, required=required, help=f"folder with one sub-folder per class{default}")
+    parser.add_argument(
+        "--data", type=DATA_IN, required=required, help=f"folder with one sub-folder per class{default}"
+    )
     parser.add_argument("--seed", type=int, help=f"seed of every random choice (default {DEFAULT.seed})")
     parser.add_argument("--strict", action="store_true", default=None, help="stop at the first bad image (exit 2)")
+
+
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file that workout-bench did not write")  # fmt: skip
 
 
 def _groups_option(parser: argparse.ArgumentParser) -> None:
@@ -403,8 +436,7 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
     """parse_args, with a mistyped option answered by the nearest one of its command (`--trails`: --trials)."""
     args, extras = parser.parse_known_args(argv)
     if extras:
-        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        known = [o for a in subparsers.choices[args.command]._actions for o in a.option_strings]
+        known = [o for a in command_parser(parser, args.command)._actions for o in a.option_strings]
         hints = [difflib.get_close_matches(extra.split("=")[0], known, n=1, cutoff=0.6) for extra in extras]
         near = "; ".join(f"did you mean {h[0]}?" for h in hints if h)
         parser.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({near})" if near else ""))
@@ -416,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         check_plugins()  # an installed plug-in that clashes with a built-in model: one line
         parser = build_parser()
     except ModelError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         return 2
     args = parse_arguments(parser, argv)
     # Ctrl-C and SIGTERM stop at the next safe point: finished trials and folds are already on disk.
@@ -424,15 +456,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, explicit = config_from(args)
         args.explicit = explicit
+        # Every path the command writes is checked before any work, and before TensorFlow loads.
+        check_command_paths(command_parser(parser, args.command), args, config)
         if args.command in TENSORFLOW_COMMANDS:
             from benchmark.core.environment import import_tensorflow
 
             import_tensorflow()
         command = importlib.import_module(f"benchmark.commands.{COMMANDS[args.command]}")
         return command.main(args, config)
-    except (BenchmarkError, SplitError, ModelError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except BenchmarkError as error:  # ConfigError, SplitError, ModelError, OutputError...: the user's to fix
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.errno not in DISK_ERRNOS:
+            raise
+        print(f"error: {OutputError(error.filename or 'a result', error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: results written so far are kept; run the same command again to go on", file=sys.stderr)
         return 130
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices[command]

@@ -17,12 +17,9 @@ import keras
 import numpy as np
 
 from models.errors import ModelError
+from models.files import META_FILE, MODEL_FILE, TRAINING_KEYS_FILE, is_model_dir, read_meta
 from models.preprocess import Preprocess
 
-MODEL_FILE = "model.keras"
-META_FILE = "meta.json"
-TRAINING_KEYS_FILE = "training_images.txt"  # content keys of the images the model was trained on
-MODEL_DIR_FILES = (MODEL_FILE, META_FILE, TRAINING_KEYS_FILE)
 PREDICT_BATCH = 32
 
 
@@ -47,17 +44,6 @@ class SavedModel:
         padded = np.zeros((-(-count // PREDICT_BATCH) * PREDICT_BATCH, *np.shape(pixels)[1:]), np.float32)
         padded[:count] = pixels
         return self.model.predict(padded, batch_size=PREDICT_BATCH, verbose=0)[:count]
-
-
-def is_model_dir(folder: Path) -> bool:
-    """A folder `save_model_dir` wrote: our meta.json, a model file, and nothing else that could be lost."""
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    ours = isinstance(meta, dict) and {"model_name", "class_names", "preprocess"} <= set(meta)
-    return ours and {p.name for p in folder.iterdir()} <= set(MODEL_DIR_FILES)
 
 
 def save_model_dir(
@@ -103,12 +89,12 @@ def training_keys(model_dir: Path) -> set[str] | None:
 
 
 def load_model_dir(model_dir: Path) -> SavedModel:
+    """The model, its classes and preprocessing; anything wrong with the directory is one `ModelError`."""
     model_dir = Path(model_dir)
-    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / META_FILE).is_file():
-        raise ModelError(f"not a model directory (needs {MODEL_FILE} and {META_FILE}): {model_dir}")
+    meta = read_meta(model_dir)
     try:
-        meta = json.loads((model_dir / META_FILE).read_text())
         model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelError(f"cannot load model from {model_dir}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # noqa: BLE001 - Keras raises TypeError, ValueError, KeyError... for a bad file
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelError(f"cannot load {model_dir / MODEL_FILE}: {reason[:200]}") from None
     return SavedModel(model, list(meta["class_names"]), Preprocess.from_dict(meta["preprocess"]), meta)

@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from models.errors import ModelError
+
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 
@@ -33,7 +35,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class TorchFormatError(ValueError):
+class TorchFormatError(ModelError):
     """The file is not a PyTorch legacy state dict this reader understands."""
 
 

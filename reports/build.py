@@ -13,6 +13,7 @@ import pandas as pd
 from benchmark.core import interrupt
 from benchmark.core.atomic import atomic_write_text
 from benchmark.core.rundir import CURVE, ISSUE_THUMBNAILS, MISTAKES, REPORT_HTML, REPORT_MARKDOWN
+from benchmark.core.secrets import redact
 from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, invocation_totals, invocations_phrase
 from benchmark.core.words import count_of
 from reports import figures
@@ -49,6 +50,7 @@ def report_context(run: RunDirectory) -> dict[str, Any]:
         "headline": headline_rows(run),
         "comparisons": comparisons_section(run),
         "tuning_gains": tuning_lines(run),
+        "glyph_note": glyph_note(run.class_names),
         "fold_figure": data_uri(figures.fold_accuracy(results, run.summary, run.models)),
         "models": [model_section(run, model) for model in run.models],
         "mistakes": mistakes_section(run),
@@ -57,6 +59,18 @@ def report_context(run: RunDirectory) -> dict[str, Any]:
         "audit": audit_section(run),
         "reproducibility": reproducibility_section(run),
     }
+
+
+def glyph_note(class_names: list[str]) -> str:
+    """One note, not a warning per glyph, when a class name has characters no installed font draws."""
+    missing = figures.undrawable("".join(class_names))
+    if not missing:
+        return ""
+    return (
+        f"The figures show {figures.MISSING_GLYPH} for {missing[:12]}{'...' if len(missing) > 12 else ''}: no "
+        "font installed on the machine that built this report draws them (the tables have the names in full). "
+        "Install one that does (e.g. Debian's fonts-noto-cjk) and rebuild with `report RUN_DIR`."
+    )
 
 
 def headline_rows(run: RunDirectory) -> list[dict[str, Any]]:
@@ -267,6 +281,8 @@ def reproducibility_section(run: RunDirectory) -> dict[str, Any]:
         run.results.groupby(["model", "strategy"], sort=False)[["tune_s", "train_s", "evaluate_s"]].sum().reset_index()
     )
     environment = dict(run.environment)
+    if environment.get("storage"):  # run folders written before the one redaction: never shown in full
+        environment["storage"] = redact(str(environment["storage"]))
     versions = environment.pop("versions", {})
     totals = invocation_totals(run.timings) if run.timings else None
     return {

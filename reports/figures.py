@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -10,6 +12,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ft2font import FT2Font  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -19,9 +24,55 @@ COLORS = {GROUPED: "#1f6fb4", LEAKY: "#d9480f"}
 DPI = 110
 
 
+# Installed fonts that draw scripts DejaVu Sans lacks (CJK, Thai, Devanagari...), tried in this order,
+# glyph by glyph (matplotlib's font fallback): class names in any script keep their characters where
+# the machine has a font for them.
+FALLBACK_FONTS = (
+    "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR", "Source Han Sans",
+    "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "Noto Sans", "Noto Sans Thai",
+    "Noto Sans Devanagari", "Noto Sans Arabic", "Noto Sans Hebrew", "Arial Unicode MS", "Unifont",
+)  # fmt: skip
+MISSING_GLYPH = "?"
+
+
+@functools.cache
+def _fonts() -> tuple[list[str], frozenset[int]]:
+    """The font families figures use (DejaVu Sans first) and every character one of them draws."""
+    installed = {font.name: font.fname for font in font_manager.fontManager.ttflist}
+    families = ["DejaVu Sans", *[name for name in FALLBACK_FONTS if name in installed]]
+    covered: set[int] = set()
+    for name in families:
+        try:
+            covered |= set(FT2Font(installed.get(name) or font_manager.findfont(name)).get_charmap())
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return families, frozenset(covered)
+
+
+plt.rcParams["font.family"] = _fonts()[0]
+
+
+def undrawable(text: str) -> str:
+    """The characters of `text` no installed font draws (what figures show as ?)."""
+    covered = _fonts()[1]
+    return "".join(dict.fromkeys(c for c in text if not c.isspace() and ord(c) not in covered))
+
+
+def drawable(text: str) -> str:
+    missing = set(undrawable(text))
+    return "".join(MISSING_GLYPH if c in missing else c for c in text) if missing else text
+
+
 def to_png(figure: plt.Figure) -> bytes:
+    """PNG bytes; a character no installed font has becomes ? (the report says so once), and matplotlib's
+    own glyph warnings are never printed."""
+    for text in figure.findobj(Text):
+        if text.get_text():
+            text.set_text(drawable(text.get_text()))
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Glyph ... missing from font(s)": handled above
+        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
 

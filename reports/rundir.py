@@ -32,6 +32,7 @@ from benchmark.core.rundir import (
     load_run_records,
     sqlite_url,
 )
+from benchmark.core.secrets import redact
 
 
 class ReportError(BenchmarkError):
@@ -162,7 +163,7 @@ def read_trials(
                     }
                 )
     except Exception as error:  # noqa: BLE001 - an unreachable server must not cost the rest of the report
-        return *empty, f"Optuna storage not readable ({type(error).__name__}): {error}"
+        return *empty, redact(f"Optuna storage not readable ({type(error).__name__}): {error}")
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS), pd.DataFrame(importance_rows, columns=IMPORTANCE_COLUMNS), ""
 
 

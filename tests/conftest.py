@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from harness import ROOT, built_once, finished_run_cache, run_command
 
+from benchmark.core.outputs import STATE_DIR_ENV
 from benchmark.data.demo import generate_demo_data
 from config import CACHE_DIR_ENV, DEFAULT, Config
 
@@ -36,13 +37,16 @@ def session_cache(tmp_path_factory) -> Path:
     """Every cache of the test session (and of the CLI processes it starts) under pytest's tmp folder,
     never the repository's .cache: results must not depend on what ran before."""
     folder = tmp_path_factory.mktemp("cache")
-    previous = os.environ.get(CACHE_DIR_ENV)
-    os.environ[CACHE_DIR_ENV] = str(folder)
+    # The ledger of files the tool wrote (benchmark/core/outputs.py) too: never the user's state folder.
+    settings = {CACHE_DIR_ENV: str(folder), STATE_DIR_ENV: str(tmp_path_factory.mktemp("state"))}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     yield folder
-    if previous is None:
-        os.environ.pop(CACHE_DIR_ENV, None)
-    else:
-        os.environ[CACHE_DIR_ENV] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,7 @@ def test_a_run_refuses_a_folder_that_is_not_a_run_directory(real_sample, tmp_pat
     taken.mkdir(parents=True)
     (taken / "notes.txt").write_text("mine\n")
     done = in_process("run", "--data", str(real_sample), "--out", str(tmp_path / "runs"), "--run-id", "r", *UNTUNED)
-    assert_one_line_error(done, "is not a run directory")
+    assert_one_line_error(done, "not a run directory")
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmark.core.atomic import atomic_write_json
-from benchmark.core.outputs import check_output_file
+from benchmark.core.outputs import write_output_json
 from benchmark.core.rundir import REPORT_HTML
 from benchmark.cv.curve import curve_lines, run_curve
 from benchmark.data.load import uses_demo_data
@@ -15,8 +14,6 @@ from reports import build_report
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
-    if args.json:
-        check_output_file(args.json, "--json")
     if "models" not in args.explicit:
         config = config.replace(models=config.curve_models)
     if uses_demo_data(config, args.data):
@@ -25,7 +22,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     run_dir, curve = run_curve(config, args.data, args.run_id, args.fractions, args.storage, args.n_jobs, args.timeout)
     build_report(run_dir)
     if args.json:
-        atomic_write_json(args.json, {k: curve[k] for k in ("points", "extrapolation")})
+        write_output_json(args.json, {k: curve[k] for k in ("points", "extrapolation")}, "--json")
     print("\n".join(curve_lines(curve)))
     print(f"results: {run_dir}  report: {run_dir / REPORT_HTML}" + (f"  json: {args.json}" if args.json else ""))
     return 0

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.core.outputs import check_output_file
 from benchmark.data.dataset import load_dataset
 from benchmark.data.demo import generate_demo_data
 from config import Config
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
-    if args.preview:
-        check_output_file(args.preview, "--preview")
     out = generate_demo_data(args.out, args.scale, args.seed, args.images, args.jobs, force=args.force,
                              mislabel=args.mislabel, mislabel_videos=args.mislabel_videos)  # fmt: skip
     print(f"demo data: {out}")

@@ -59,7 +59,7 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
             "n_images": int(len(source.labels)),
             "content_fingerprint": content_fingerprint(dataset.images),
         },
-        "config": config.to_dict(),
+        "config": config.replace(data_dir=dataset.root).to_dict(),  # the data used, --data or not
         "seed": config.seed,
         "duration_s": round(time.time() - started, 1),
         "versions": package_versions(),

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.core.atomic import atomic_write_json
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.outputs import check_output_file
+from benchmark.core.outputs import write_output_json
 from benchmark.cv.perf import MIN_IMAGES, measure, table, timed_run, timed_run_lines
 from config import Config
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
-    if args.json:
-        check_output_file(args.json, "--json")
     if args.from_run:
         figures = timed_run(args.from_run)
         print("\n".join(timed_run_lines(figures)))
         if args.json:
-            atomic_write_json(args.json, figures)
+            write_output_json(args.json, figures, "--json")
             print(f"figures: {args.json}")
         return 0
     fractions = [*args.fractions, *([] if args.no_run else args.run_fractions)]
@@ -29,6 +26,6 @@ def main(args: argparse.Namespace, config: Config) -> int:
     results = measure(config, args)
     print("\n".join(table(results)))
     if args.json:
-        atomic_write_json(args.json, results)
+        write_output_json(args.json, results, "--json")
         print(f"figures: {args.json}")
     return 0

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.core.atomic import atomic_write_text
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.outputs import check_output_file
+from benchmark.core.outputs import write_output
 from benchmark.data.images import BadImageError, load_rgb
 from config import Config
 from models.preprocess import prepare
@@ -24,8 +23,6 @@ BATCH = 64  # images decoded and predicted together: one model call per batch, m
 
 
 def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path | None) -> list[dict[str, Any]]:
-    if csv_out is not None:
-        check_output_file(csv_out, "--csv")
     saved = load_model_dir(model_dir)
     rows = []
     paths = expand_inputs(inputs, config.image_extensions)
@@ -33,7 +30,7 @@ def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path |
         good, arrays = [], []
         for path in paths[start : start + BATCH]:
             try:
-                arrays.append(prepare(load_rgb(path), saved.preprocess))
+                arrays.append(prepare(load_rgb(path, config.max_image_pixels), saved.preprocess))
                 good.append(path)
             except (BadImageError, OSError) as error:
                 if config.strict:
@@ -52,7 +49,7 @@ def predict(config: Config, model_dir: Path, inputs: list[Path], csv_out: Path |
         writer.writerow(["path", "class_1", "probability_1", "class_2", "probability_2", "class_3", "probability_3"])
         for row in rows:
             writer.writerow([row["path"], *[value for pair in row["top"] for value in (pair[0], f"{pair[1]:.6f}")]])
-        atomic_write_text(csv_out, buffer.getvalue())
+        write_output(csv_out, buffer.getvalue().encode("utf-8"), "--csv")
     return rows
 
 

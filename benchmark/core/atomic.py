@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmark.core.errors import DISK_ERRNOS, OutputError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -24,8 +26,12 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, exclusive:
     link, which fails when `path` exists (also on NFS), so of two processes writing one file the first
     wins and the other is told (False); a rename would let the second replace the first."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        _raise_disk_error(path, error)
+        raise
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
@@ -43,9 +49,18 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, exclusive:
         finally:
             Path(tmp).unlink(missing_ok=True)
         return True
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            _raise_disk_error(path, error)
         raise
+
+
+def _raise_disk_error(path: Path, error: OSError) -> None:
+    """A full disk (or quota, or read-only folder) is the user's to fix: one line naming the file; the
+    file it would have replaced is intact (the write went to a temporary file)."""
+    if error.errno in DISK_ERRNOS:
+        raise OutputError(path, error) from None
 
 
 def npy_bytes(array: Any) -> bytes:

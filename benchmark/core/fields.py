@@ -16,8 +16,10 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from benchmark.core.errors import BenchmarkError
 
-class ConfigError(ValueError):
+
+class ConfigError(BenchmarkError, ValueError):
     """A configuration value the user gave is not usable; `field` names it."""
 
     def __init__(self, field_name: str, message: str):
@@ -51,6 +53,8 @@ def check_fields(instance: Any) -> None:
     hints = typing.get_type_hints(type(instance))
     for attribute in dataclasses.fields(instance):
         value = parse_value(attribute.name, hints[attribute.name], getattr(instance, attribute.name))
+        if isinstance(value, tuple) and attribute.metadata.get("choices") is not None:
+            value = tuple(dict.fromkeys(value))  # `--models A A` is A once: records say what ran
         _check_limits(attribute, value)
         object.__setattr__(instance, attribute.name, value)
 
@@ -146,11 +150,16 @@ def _check_limits(attribute: dataclasses.Field, value: Any) -> None:
         if item is None or isinstance(item, (dict, str, Path, bool)):
             continue
         if meta.get("low") is not None and item < meta["low"]:
-            raise ConfigError(attribute.name, f"must be at least {meta['low']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be at least {_number(meta['low'])}, got {_number(item)}")
         if meta.get("high") is not None and item > meta["high"]:
-            raise ConfigError(attribute.name, f"must be at most {meta['high']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be at most {_number(meta['high'])}, got {_number(item)}")
         if meta.get("above") is not None and item <= meta["above"]:
-            raise ConfigError(attribute.name, f"must be more than {meta['above']:g}, got {item:g}")
+            raise ConfigError(attribute.name, f"must be more than {_number(meta['above'])}, got {_number(item)}")
+
+
+def _number(value: float) -> str:
+    """Whole numbers in full (a seed's limit is 4294967295, not 4.29497e+09), others short."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def plain(value: Any) -> Any:

@@ -34,6 +34,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 from benchmark.core.atomic import atomic_write_json
 from benchmark.core.environment import now
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.secrets import redact
 from benchmark.core.timing import FINISHED, INTERRUPTED, RUNNING, StageClock
 from splits.names import STRATEGIES
 
@@ -151,16 +153,27 @@ def lock_run_dir(run_dir: Path, storage_hint: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+        holder = _holder(fd)
         os.close(fd)
         raise BenchmarkError(
             f"run {run_dir.name} is being run by {holder}: wait for it to finish (the same command then "
-            f"resumes or reports it), or help it: worker --storage {storage_hint} --run-id {run_dir.name} "
+            f"resumes or reports it), or help it: worker --storage {redact(storage_hint)} --run-id {run_dir.name} "
             f"--out {run_dir.parent}"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{socket.gethostname()}:{os.getpid()} (since {now()})".encode())
     _HELD[run_dir] = fd
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it: it writes right after taking the lock, so an empty
+    file is read again for a moment rather than answered with "another process"."""
+    for _ in range(50):
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return "another process"
 
 
 def unlock_run_dir(run_dir: Path) -> None:

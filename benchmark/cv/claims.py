@@ -28,10 +28,10 @@ from typing import Any
 import optuna
 from joblib import Parallel, delayed
 
-from benchmark.core.environment import redact_url
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.interrupt import check
 from benchmark.core.progress import progress
+from benchmark.core.secrets import redact
 from benchmark.cv.folds import FoldTask, PartWork, run_fold, tasks_study_name
 from benchmark.cv.storage import Lease, config_digest, is_outage, open_study
 from benchmark.cv.tune import POLL_S, WORKER_ID
@@ -148,7 +148,7 @@ class Backoff:
         if now - self.failing_since >= self.limit_s:
             line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise BenchmarkError(
-                f"storage {redact_url(self.storage)} unreachable for {now - self.failing_since:.0f} s ({line}); "
+                f"storage {redact(self.storage)} unreachable for {now - self.failing_since:.0f} s ({line}); "
                 "nothing finished is lost: run the same command again to resume"
             ) from None
         time.sleep(self.delay)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.atomic import atomic_write_json, atomic_write_text
-from benchmark.core.environment import configure_devices, machine, package_versions, redact_url
+from benchmark.core.environment import configure_devices, machine, package_versions
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import PROBE_PREFIX, check_writable, refuse_data_overlap
 from benchmark.core.rundir import (
@@ -38,6 +38,7 @@ from benchmark.core.rundir import (
     manifest_path,
     sqlite_url,
 )
+from benchmark.core.secrets import redact
 from benchmark.core.seeds import repeat_seed
 from benchmark.core.timing import StageClock
 from benchmark.cv.folds import FoldTask, PartWork, RunData, fold_tasks, study_name, tasks_study_name, tuning_folds
@@ -170,9 +171,7 @@ def prepare_run(
     claim_run_dir(run_dir, config, summary, storage)
     clock.lap("scan")
     print(configure_devices(config.mixed_precision), file=sys.stderr)
-    atomic_write_json(
-        run_dir / ENVIRONMENT, {"storage": redact_url(storage), **machine(), "versions": package_versions()}
-    )
+    atomic_write_json(run_dir / ENVIRONMENT, {"storage": redact(storage), **machine(), "versions": package_versions()})
     write_thumbnails(dataset.images, dataset.root, run_dir / THUMBNAILS)
     atomic_write_json(run_dir / PARTS, [part.__dict__ for part in parts])
     write_splits(run_dir, dataset, assignments, agreement)
@@ -207,13 +206,14 @@ def claim_run_dir(run_dir: Path, config: Config, summary: dict[str, Any], storag
     names the data folder) and the same data (by content). Held by this process until it exits."""
     if run_dir.exists() and not run_dir.is_dir():
         raise BenchmarkError(f"run directory {run_dir} is a file: pass another --run-id or --out")
-    # What a run directory holds while its run starts (the lock, then the data summary, then config.json):
-    # a second process arriving in between is told who holds the lock, not that the folder is foreign.
-    # Another process's write probe may be there for an instant too.
-    starting = {LOCK, DATA_SUMMARY}
-    foreign = run_dir.is_dir() and any(
-        p.name not in starting and not p.name.startswith(PROBE_PREFIX) for p in run_dir.iterdir()
-    )
+    # A run directory being started by another process holds its lock: take the lock first, so the
+    # second process is told who holds it (whatever it has written so far), never that it is foreign.
+    if (run_dir / LOCK).is_file():
+        check_writable(run_dir)
+        lock_run_dir(run_dir, storage)
+    # What a run directory holds while its run starts (the lock, then the data summary, then config.json),
+    # the temporary files of its atomic writes and another process's write probe: none of them foreign.
+    foreign = run_dir.is_dir() and any(not _starting_file(p.name) for p in run_dir.iterdir())
     if foreign and not is_run_dir(run_dir):
         raise BenchmarkError(
             f"{run_dir} exists and is not a run directory (no {CONFIG}): pass another --run-id or --out"
@@ -227,6 +227,14 @@ def claim_run_dir(run_dir: Path, config: Config, summary: dict[str, Any], storag
     # always has the fingerprint to check the next invocation against.
     atomic_write_json(run_dir / DATA_SUMMARY, summary)
     atomic_write_text(run_dir / CONFIG, config.to_json())
+
+
+def _starting_file(name: str) -> bool:
+    return (
+        name in (LOCK, DATA_SUMMARY)
+        or name.startswith(PROBE_PREFIX)
+        or (name.startswith(".") and name.endswith(".tmp"))
+    )
 
 
 def refuse_another_run(run_dir: Path, config: Config, summary: dict[str, Any]) -> None:

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.core.atomic import atomic_write_text
 from benchmark.core.errors import BenchmarkError
-from benchmark.core.outputs import check_output_file
+from benchmark.core.outputs import write_output
 from benchmark.core.rundir import manifest_path
 from benchmark.data.dataset import Dataset
 from config import Config
@@ -33,8 +32,8 @@ def split_manifest(dataset: Dataset, strategy: str, assignment: np.ndarray) -> s
 
 
 def write_split(dataset: Dataset, strategy: str, config: Config, out: Path) -> Path:
-    check_output_file(out, "--out")
-    atomic_write_text(out, split_manifest(dataset, strategy, fold_assignment(dataset, strategy, config)))
+    manifest = split_manifest(dataset, strategy, fold_assignment(dataset, strategy, config))
+    write_output(out, manifest.encode("utf-8"), "--out")
     return out
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import optuna
 
-from benchmark.core.environment import redact_url
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.secrets import redact
 from benchmark.core.seeds import derived_seed
 
 # Heartbeats and fail_stale_trials are marked experimental; they are Optuna's own answer to dead workers.
@@ -90,8 +90,7 @@ def rdb_storage(url: str | None, lease: Lease = Lease()) -> optuna.storages.Base
             return _BeatingThroughOutages(url, engine_kwargs=engine_kwargs, **beats)
     except (ImportError, ModuleNotFoundError) as error:
         raise BenchmarkError(
-            f"--storage {redact_url(url)}: database driver missing ({error}); "
-            "pip install 'psycopg[binary]' for PostgreSQL"
+            f"--storage {redact(url)}: database driver missing ({error}); pip install 'psycopg[binary]' for PostgreSQL"
         ) from None
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's many connection errors, one line for the user
         if isinstance(error, BenchmarkError):
@@ -100,8 +99,7 @@ def rdb_storage(url: str | None, lease: Lease = Lease()) -> optuna.storages.Base
 
         unreachable = isinstance(error, sqlalchemy.exc.OperationalError)
         raise (StorageUnreachable if unreachable else BenchmarkError)(
-            f"--storage {redact_url(url)}: cannot open ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0][:200]})"
+            f"--storage {redact(url)}: cannot open ({type(error).__name__}: {str(error).strip().splitlines()[0][:200]})"
         ) from None
 
 
@@ -141,7 +139,7 @@ def refuse_foreign_studies(storage: str, names: list[str], owner: str) -> None:
 
 
 def _foreign(name: str, storage: str | None) -> BenchmarkError:
-    where = redact_url(storage) if storage else "memory"
+    where = redact(storage) if storage else "memory"
     return BenchmarkError(
         f"study {name!r} in {where} belongs to a run with another config; pass another --run-id "
         "(or another --storage) to start a new run, or restore that run's config to resume it"

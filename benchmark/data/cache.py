@@ -153,6 +153,22 @@ WEIGHTS_FOLDER = "weights"  # converted ImageNet weights and exported LiteRT mod
 _WEIGHTS = re.compile(r"^\.?.+\.(weights\.h5|tflite)$")
 
 
+# The top-level folders of a cache root: pixels/<preprocess>, features/<backbone view>, phash/, weights/.
+CACHE_FOLDERS = ("pixels", "features", "phash", WEIGHTS_FOLDER)
+
+
+def is_cache_dir(folder: Path) -> bool:
+    """A folder the caches may write into: empty, or laid out as ours (only our top-level folders, dot
+    files aside), or holding at least one cache entry (a cache the user also put other files in)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return not folder.exists()
+    names = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    if all(name in CACHE_FOLDERS for name in names):
+        return True
+    return any(path.is_file() and is_cache_file(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
 def is_cache_file(relative: PurePath) -> bool:
     """A file of our cache layout: `<namespace...>/<shard>/<key>.npyc` or `weights/<file>`."""
     parts = relative.parts

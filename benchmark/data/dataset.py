@@ -86,7 +86,8 @@ class Dataset:
 
 
 def load_dataset(root: Path, config: Config, report: Callable[[str], None] | None = None) -> Dataset:
-    scan = scan_dataset(root, config.image_extensions, strict=config.strict, workers=config.scan_workers, report=report)
+    scan = scan_dataset(root, config.image_extensions, strict=config.strict, workers=config.scan_workers, report=report,
+                        max_pixels=config.max_image_pixels)  # fmt: skip
     images = assign_groups(scan.images, config.video_pattern, config.single_image_pattern)
     return Dataset(Path(root).resolve(), images, scan)
 

@@ -9,13 +9,11 @@ random (leaky) split overstates accuracy on the real dataset.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,12 +24,15 @@ from benchmark.core.atomic import atomic_write_bytes, atomic_write_json
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_folder, check_writable
 from benchmark.core.progress import progress
+from benchmark.data.demo_files import (
+    DEMO_STAMP,
+    MISLABELLED,
+    demo_stamp,
+    is_demo_dir,
+    refuse_foreign_demo,
+    write_manifest,
+)
 from benchmark.data.demo_scales import CLASS_NAMES, DEMO_SCALES, FILE_PREFIXES, DemoScale
-
-# Bump when the pictures change, so cached demo folders are regenerated.
-GENERATOR_VERSION = 4
-# Written into every generated folder: what made it, and the mark that it is ours to replace.
-DEMO_STAMP = ".workout-bench-demo.json"
 
 # Segment lengths in body heights (a standing figure is about 1.0 tall).
 BONES = {"torso": 0.30, "neck": 0.05, "uarm": 0.16, "farm": 0.15, "thigh": 0.24, "shin": 0.23}
@@ -201,7 +202,8 @@ def generate_demo_data(
     mislabel_videos: bool = False,
 ) -> Path:
     """Write the dataset under `out` and return `out`. An existing `out` is replaced only when it is
-    empty or a demo dataset (its stamp file says so), or with `force`; `option` names `out` in errors.
+    empty or holds only what a generation wrote (its manifest says what), or with `force`; `option`
+    names `out` in errors.
 
     `mislabel`: plant label errors, a share of the frames (below 1) or a number of them, moved into
     another class's folder; with `mislabel_videos`, whole videos instead of single frames. The truth
@@ -209,10 +211,11 @@ def generate_demo_data(
     if scale not in DEMO_SCALES:
         raise BenchmarkError(f"unknown --scale {scale!r}; choose one of: {', '.join(DEMO_SCALES)}")
     out = Path(out)
-    if not force:
-        check_output_folder(out, option, is_demo_dir, "demo dataset", "pass --force to replace it")
-    elif out.exists() and not out.is_dir():
+    if out.exists() and not out.is_dir():
         raise BenchmarkError(f"{option} {out} is a file: give a folder to write the demo dataset into")
+    if not force:
+        refuse_foreign_demo(out, option)
+        check_output_folder(out, option, is_demo_dir, "demo dataset", "pass --force to replace it")
     check_writable(out.parent)
     sizes = DEMO_SCALES[scale]
     plan = plan_files(sizes, seed, total_images)
@@ -227,6 +230,7 @@ def generate_demo_data(
         stamp = demo_stamp(scale, seed, total_images) | ({"mislabel": mislabel, "videos": mislabel_videos}
                                                           if mislabel else {})  # fmt: skip
         atomic_write_json(tmp / DEMO_STAMP, stamp, indent=None)
+        write_manifest(tmp)  # last: it lists every file above, so nothing the user adds later is lost
         # Swap in the finished folder so an interrupted generation never looks like a complete one.
         retired = None
         if out.exists():
@@ -239,9 +243,6 @@ def generate_demo_data(
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)  # a demo dataset (checked above) or, with --force, asked for
     return out
-
-
-MISLABELLED = "mislabelled.csv"  # the planted label errors: path, true_label, given_label
 
 
 def plant_label_errors(root: Path, amount: float, whole_videos: bool, seed: int) -> list[dict[str, str]]:
@@ -272,24 +273,6 @@ def plant_label_errors(root: Path, amount: float, whole_videos: bool, seed: int)
     frame = pd.DataFrame(moved, columns=["path", "true_label", "given_label"]).sort_values("path")
     atomic_write_bytes(root / MISLABELLED, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     return moved
-
-
-def demo_stamp(scale: str, seed: int, total_images: int | None = None) -> dict[str, Any]:
-    """What a demo folder was generated with: the same stamp means the same bytes."""
-    return {"scale": scale, "seed": seed, "version": GENERATOR_VERSION, "images": total_images}
-
-
-def read_stamp(folder: Path) -> dict[str, Any] | None:
-    try:
-        stamp = json.loads((Path(folder) / DEMO_STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) else None
-
-
-def is_demo_dir(folder: Path) -> bool:
-    """A folder `generate_demo_data` wrote (any version): safe to replace with a newer one."""
-    return read_stamp(folder) is not None
 
 
 def plan_files(sizes: DemoScale, seed: int, total_images: int | None = None) -> list[tuple[str, int, int, bool]]:

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# Real datasets hold photos far bigger than a frame; refuse only absurd ones (decompression bombs).
-Image.MAX_IMAGE_PIXELS = 200_000_000
+from benchmark.core.errors import BenchmarkError
+from config import MAX_IMAGE_PIXELS
+
+# The size limit is ours (config.max_image_pixels, checked from the header before any decode): Pillow's
+# own would print its raw DecompressionBombWarning, then decode a 400-megapixel file anyway.
+Image.MAX_IMAGE_PIXELS = None
 
 _HIGH_BIT_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-class BadImageError(Exception):
+class BadImageError(BenchmarkError):
     """The file cannot be decoded into an image; the message says why in a few words."""
 
 
-def load_rgb(path: Path) -> Image.Image:
+def _refuse_huge(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise BadImageError(
+            f"{width} x {height} pixels, above max_image_pixels ({max_pixels:,}; --set max_image_pixels=N reads it)"
+        )
+
+
+def load_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode fully (so truncation shows up here, not mid-training), apply EXIF rotation, make RGB."""
     if path.stat().st_size == 0:
         raise BadImageError("empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _refuse_huge(image, max_pixels)
             image.load()
             image = ImageOps.exif_transpose(image)
             return to_rgb(image)
@@ -34,7 +49,7 @@ def load_rgb(path: Path) -> Image.Image:
         raise BadImageError(_reason(error)) from None
 
 
-def check_image(path: Path) -> tuple[int, int]:
+def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Decode at reduced scale to prove the file is a whole image; returns its (width, height).
 
     JPEG draft mode decodes at 1/8 scale but still reads every entropy-coded byte, so truncated
@@ -43,7 +58,9 @@ def check_image(path: Path) -> tuple[int, int]:
     if path.stat().st_size == 0:
         raise BadImageError("empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _refuse_huge(image, max_pixels)
             width, height = image.size
             image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             image.load()

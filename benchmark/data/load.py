@@ -8,7 +8,8 @@ from typing import Any
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.dataset import Dataset, load_dataset, require_classes
-from benchmark.data.demo import demo_stamp, generate_demo_data, read_stamp
+from benchmark.data.demo import generate_demo_data
+from benchmark.data.demo_files import demo_stamp, read_stamp
 from config import Config
 
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmark.core.atomic import atomic_write_bytes  # noqa: E402
+from benchmark.core.outputs import write_output  # noqa: E402
 from benchmark.data.dataset import Dataset  # noqa: E402
 from benchmark.data.groups import VIDEO  # noqa: E402
 
@@ -44,5 +44,5 @@ def save_preview(dataset: Dataset, out: Path, title: str) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=64)
     plt.close(figure)
-    atomic_write_bytes(out, buffer.getvalue())
+    write_output(out, buffer.getvalue(), "--preview")
     return out

@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.progress import progress
-from benchmark.data.images import BadImageError, check_image
+from benchmark.data.images import MAX_IMAGE_PIXELS, BadImageError, check_image
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def scan_dataset(
     strict: bool = False,
     workers: int = 4,
     report=None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> ScanResult:
     """Scan `root`; every bad file is reported once through `report` (stderr by default)."""
     report = report or _print_to_stderr
@@ -68,7 +69,7 @@ def scan_dataset(
     bad_files: list[BadFile] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # map keeps the sorted order, so --strict always stops at the same (first) bad file.
-        checked = pool.map(_check, [root / rel for rel, _ in candidates])
+        checked = pool.map(lambda path: _check(path, max_pixels), [root / rel for rel, _ in candidates])
         for (rel, label), outcome in progress(zip(candidates, checked), total=len(candidates), desc="scan images"):
             if isinstance(outcome, BadImageError):
                 bad = BadFile(rel, str(outcome))
@@ -85,9 +86,9 @@ def scan_dataset(
     return ScanResult(root, images, bad_files, empty_classes, ignored)
 
 
-def _check(path: Path) -> tuple[int, int] | BadImageError:
+def _check(path: Path, max_pixels: int) -> tuple[int, int] | BadImageError:
     try:
-        return check_image(path)
+        return check_image(path, max_pixels)
     except BadImageError as error:
         return error
     except OSError as error:  # unreadable: permissions, vanished file
