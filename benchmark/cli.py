@@ -190,6 +190,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="scan a dataset and print its summary")
     _data_options(scan, required=False)
     scan.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _set_option(scan)
 
     splits = commands.add_parser("splits", help="write the k-fold manifest of one strategy")
     _data_options(splits, required=True)

@@ -101,6 +101,24 @@ def weights_only_cache(session_cache, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """The real CLI entry point without a new interpreter (errors that stop before any training)."""
+    from benchmark import cli
+
+    monkeypatch.setattr(cli.interrupt, "install", lambda: None)  # keep pytest's own Ctrl-C handling
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return call
+
+
 @pytest.fixture(scope="session")
 def finished_run(tiny_demo, tmp_path_factory) -> Path:
     """The tiny demo, 2 folds, 2 trials, both models: read by many tests, built once for the session

@@ -85,3 +85,8 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
 
 def finished_run_cache(run_dir: Path) -> Path:
     return run_dir.parent / "cache"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes: equal before and after means nothing was touched."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

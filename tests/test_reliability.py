@@ -45,24 +45,6 @@ ODD = [
 FAST = ["--set", "CustomCNN.input_sizes=[32]", "--set", "inner_folds=2"]
 
 
-@pytest.fixture
-def in_process(capsys, monkeypatch):
-    """The real CLI entry point without a new interpreter (errors that stop before any training)."""
-    from benchmark import cli
-
-    monkeypatch.setattr(cli.interrupt, "install", lambda: None)  # keep pytest's own Ctrl-C handling
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exit_:
-            code = exit_.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
-
-
 def one_line_each(stderr: str, paths) -> None:
     lines = stderr.splitlines()
     for path in paths:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from harness import ROOT, assert_one_line_error, cli, run_command
+from harness import ROOT, assert_one_line_error, cli, run_command, snapshot
 
 from benchmark.core.rundir import lock_run_dir, unlock_run_dir
 from benchmark.core.timing import StageClock
@@ -26,27 +26,6 @@ from config import DEFAULT
 TINY_CNN = ["--model", "CustomCNN", "--set", "CustomCNN.input_sizes=[32]", "--set", "CustomCNN.max_epochs=1"]
 UNTUNED = ["--trials", "0", "--models", "EfficientNetLite0", "--strategies", "grouped", "--folds", "2",
            "--set", "audit_in_run=false"]  # fmt: skip
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def in_process(capsys, monkeypatch):
-    from benchmark import cli as cli_module
-
-    monkeypatch.setattr(cli_module.interrupt, "install", lambda: None)
-
-    def call(*args: str) -> subprocess.CompletedProcess:
-        try:
-            code = cli_module.main(list(args))
-        except SystemExit as exit_:
-            code = exit_.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return call
 
 
 @pytest.fixture

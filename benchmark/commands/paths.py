@@ -85,7 +85,10 @@ CACHE_ROLE = CACHE_FOLDER.role
 
 
 def RUN_ID(text: str) -> str:  # noqa: N802 - named as the other option types
-    return check_name(text, "--run-id")
+    try:
+        return check_name(text, "--run-id")
+    except BenchmarkError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--run-id ")) from None
 
 
 RUN_ID.__name__ = "name"  # type: ignore[attr-defined]
@@ -150,7 +153,7 @@ def _defaulted_outputs(args: argparse.Namespace, config: Config) -> list[Output]
         if args.out is None:
             label = "--set runs_dir" if "runs_dir" in explicit else "config.runs_dir"
             outputs.append(Output(label, Path(parent), RUNS_PARENT.role))
-        if getattr(args, "run_id", None) and args.command != "worker":
+        if getattr(args, "run_id", None):  # a worker joins a run directory: one, or one yet to appear
             outputs.append(Output("--run-id", Path(parent) / args.run_id, RUN_FOLDER))
     if args.command == "cache" and args.dir is None and args.clear:
         outputs.append(Output("config.cache_dir", config.cache_dir, CACHE_ROLE))

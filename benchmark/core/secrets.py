@@ -13,7 +13,7 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@?#]*):(?P<secret>[^\s@/?#]*)@")
 # password=..., token=..., secret=..., api_key=... in a query string (or key=value text after it).
 _SECRET_NAMES = r"[A-Za-z0-9_\-]*(?:password|passwd|pwd|token|secret|key|credential)[A-Za-z0-9_\-]*"
-_QUERY = re.compile(rf"(?P<head>[?&;](?:{_SECRET_NAMES}))=(?P<secret>[^&#\s'\"]*)", re.IGNORECASE)
+_QUERY = re.compile(rf"(?P<head>[?&;](?:{_SECRET_NAMES}))=(?P<secret>[^&;#\s'\"]*)", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
