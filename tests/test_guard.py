@@ -54,6 +54,26 @@ def written_options() -> list[tuple[str, str, str]]:
     ]
 
 
+def _model_dir(folder: Path, meta: dict | None = None, keras_bytes: bytes | None = None) -> Path:
+    folder.mkdir()
+    preprocess = {"size": 32, "crop": "center", "resize_ratio": 1.0, "position": "center"}
+    meta = meta or {"model_name": "CustomCNN", "class_names": ["plank", "squat"], "preprocess": preprocess}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "model.keras").write_bytes(keras_bytes if keras_bytes is not None else b"")
+    return folder
+
+
+def _keras_archive(config: dict) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.13.0"}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", b"")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def workspace(tmp_path) -> dict[str, Path]:
     """A 3-class data folder, a folder of the user's files, a model dir and a run dir naming the data."""
@@ -65,12 +85,11 @@ def workspace(tmp_path) -> dict[str, Path]:
             from PIL import Image
 
             Image.fromarray(pixels).save(data / label / f"{label}_{k + 1}00001.jpg")
-    mine = tmp_path / "mine"
-    mine.mkdir()
+    mine = tmp_path / "home" / "mine"
+    mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("my notes\n")
     (mine / "holiday.jpg").write_bytes((data / "squat" / "squat_100001.jpg").read_bytes())
-    model = tmp_path / "model"
-    model.mkdir()
+    model = _model_dir(tmp_path / "model", keras_bytes=_keras_archive({"class_name": "Sequential"}))
     run = tmp_path / "runs" / "a"
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"data_dir": str(data)}))
@@ -104,7 +123,7 @@ def test_every_output_option_of_every_command_refuses_the_data_and_the_users_fil
             if command == "perf" and option == "--json":
                 target = [*target, "--work", str(workspace["tmp"] / "perf-work")]
             done = in_process(command, *required, option, *target)
-            assert_one_line_error(done)
+            assert_one_line_error(done, "--run-id" if "--run-id" in target else option)
             tried += 1
     extras = [  # config fields that name folders the work writes into
         ["run", "--data", str(workspace["data"]), "--set", f"cache_dir={workspace['data']}"],
@@ -120,7 +139,8 @@ def test_every_output_option_of_every_command_refuses_the_data_and_the_users_fil
         assert_one_line_error(in_process(*args))
     assert tried >= 3 * len(options)
     assert {name: snapshot(workspace[name]) for name in ("data", "mine")} == before
-    assert sorted(p.name for p in workspace["tmp"].iterdir()) == ["archive.zip", "data", "mine", "model", "runs"]
+    assert [p.name for p in workspace["mine"].parent.iterdir()] == ["mine"]
+    assert sorted(p.name for p in workspace["tmp"].iterdir()) == ["archive.zip", "data", "home", "model", "runs"]
     assert not Path("/zz-escape").exists()
 
 
@@ -228,26 +248,6 @@ def test_a_full_disk_names_the_file_and_keeps_the_report_there(finished_run, tmp
     assert_one_line_error(done, "cannot write", "no space left", "run the same command again")
     assert (run_dir / "report.html").read_bytes() == before
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
-
-
-def _model_dir(folder: Path, meta: dict | None = None, keras_bytes: bytes | None = None) -> Path:
-    folder.mkdir()
-    preprocess = {"size": 32, "crop": "center", "resize_ratio": 1.0, "position": "center"}
-    meta = meta or {"model_name": "CustomCNN", "class_names": ["plank", "squat"], "preprocess": preprocess}
-    (folder / "meta.json").write_text(json.dumps(meta))
-    (folder / "model.keras").write_bytes(keras_bytes if keras_bytes is not None else b"")
-    return folder
-
-
-def _keras_archive(config: dict) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.13.0"}))
-        archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", b"")
-    return buffer.getvalue()
 
 
 def test_a_bad_model_directory_is_one_line_naming_what_is_wrong(real_sample, tmp_path, in_process):

@@ -31,7 +31,7 @@ from benchmark.core.outputs import (
 from benchmark.core.rundir import CONFIG, DATA_SUMMARY, is_run_dir
 from benchmark.data.demo_files import is_demo_dir, refuse_foreign_demo
 from config import CACHE_DIR_ENV, Config
-from models.files import is_model_dir
+from models.files import is_model_dir, read_meta
 
 PERF_STAMP = "perf"  # benchmark/cv/perf.py stamps its work folder with it
 
@@ -129,6 +129,8 @@ def check_command_paths(parser: argparse.ArgumentParser, args: argparse.Namespac
             elif role.kind in (DATA, INPUT):
                 if role.kind == DATA and not Path(path).exists() and label == "--data":
                     raise BenchmarkError(f"--data folder not found: {path}")
+                if role is MODEL_IN.role:
+                    read_meta(Path(path))  # a bad model directory is one line before TensorFlow loads
                 inputs.add(Path(path))
             elif role.kind == RUN:
                 inputs.add(_recorded_data_dir(Path(path)))

@@ -26,7 +26,8 @@ def _refuse_huge(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise BadImageError(
-            f"{width} x {height} pixels, above max_image_pixels ({max_pixels:,}; --set max_image_pixels=N reads it)"
+            f"{width} x {height} pixels, above max_image_pixels ({max_pixels:,}; "
+            "raise it with --set max_image_pixels=N)"
         )
 
 

@@ -1,0 +1,94 @@
+"""The numbers a user reads first, each checked by the property it must have, on examples where a
+plausible wrong implementation gives another answer (issue 40: each was broken on purpose and the fast
+tier stayed green)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from benchmark.cv.evaluate import prediction_rows, video_scores
+from benchmark.cv.storage import INNER_SIZES_ATTR
+from benchmark.cv.train import ModelPlan, difference_se
+from config import DEFAULT
+
+
+def test_a_clips_vote_is_the_argmax_of_its_frames_mean_probability():
+    """Clip a: the first frame says class 0, the mean says 1. Clip b: two of three frames say 0 (a
+    majority vote), the mean says 1. Clip c: one frame, wrong."""
+    proba = np.array([
+        [0.9, 0.1], [0.2, 0.8], [0.3, 0.7],  # a: mean 0.47 / 0.53
+        [0.6, 0.4], [0.6, 0.4], [0.0, 1.0],  # b: mean 0.40 / 0.60
+        [0.7, 0.3],                          # c
+    ])  # fmt: skip
+    groups = np.array(["a", "a", "a", "b", "b", "b", "c"])
+    labels = np.array([1, 1, 1, 1, 1, 1, 1])
+    scores = video_scores(labels, proba, groups)
+    assert scores == {"video_accuracy": pytest.approx(2 / 3), "n_videos": 3}
+    by_formula = [proba[groups == g].mean(axis=0).argmax() == 1 for g in ("a", "b", "c")]
+    assert by_formula == [True, True, False]
+    # Order of the frames within the data does not matter (a vote by first or last frame would change).
+    order = np.array([2, 6, 5, 0, 4, 1, 3])
+    assert video_scores(labels[order], proba[order], groups[order])["video_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_each_prediction_row_names_the_image_its_label_and_prediction_belong_to():
+    paths = ["plank/p_100001.jpg", "squat/s_100001.jpg", "squat/s_200001.jpg", "plank/p_300001.jpg"]
+    labels = np.array([0, 1, 1, 0])
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    rows = prediction_rows({"model": "M", "strategy": "grouped", "repeat": 0, "fold": 1}, paths, labels,
+                           ["p1", "s1", "s2", "p3"], proba, ["plank", "squat"])  # fmt: skip
+    for row, path, label, p in zip(rows.itertuples(), paths, labels, proba):
+        assert (row.path, row.label, row.group[0]) == (path, ["plank", "squat"][label], path[0])
+        assert row.predicted == ["plank", "squat"][p.argmax()] and row.confidence == pytest.approx(p.max())
+        assert row.p_true == pytest.approx(p[label]) and row.correct == (p.argmax() == label)
+
+
+def _study(plan: ModelPlan, trials: list[tuple[dict, float]], n_validation: int) -> optuna.Study:
+    """A finished study: (params, inner accuracy) per trial, each scored on `n_validation` images."""
+    defaults = plan.default_params()
+    study = optuna.create_study(direction="maximize")
+    for params, value in trials:
+        full = {**defaults, **params}
+        distributions = {
+            k: optuna.distributions.CategoricalDistribution(sorted({v, defaults[k]}, key=str)) for k, v in full.items()
+        }
+        study.add_trial(optuna.trial.create_trial(params=full, distributions=distributions, value=value,
+                                                  user_attrs={INNER_SIZES_ATTR: [n_validation]}))  # fmt: skip
+    return study
+
+
+@pytest.fixture(scope="module")
+def plan() -> ModelPlan:
+    return ModelPlan.of(DEFAULT, "CustomCNN", 3)
+
+
+def test_the_one_se_rule_takes_a_trial_that_beats_the_defaults_by_more_than_the_noise(plan):
+    # defaults 0.50, best 0.80 on 200 images: SE of the difference sqrt((.8*.2 + .5*.5)/200) = 0.0453,
+    # widened by sqrt(2 ln 2) for the 2 rivals: margin 0.053 < 0.30.
+    study = _study(plan, [({}, 0.50), ({"dropout": 0.5}, 0.80), ({"dropout": 0.1}, 0.55)], 200)
+    best, defaults = study.trials[1], study.trials[0]
+    assert difference_se(best, defaults) == pytest.approx(math.sqrt((0.8 * 0.2 + 0.5 * 0.5) / 200))
+    choice = plan.final_choice(study, "one_se")
+    assert choice.trial == 1 and choice.hyperparameters["dropout"] == 0.5
+    assert "best of 3" in choice.reason
+
+
+def test_the_one_se_rule_keeps_the_defaults_when_the_best_is_within_the_noise(plan):
+    # defaults 0.50, best 0.56 on 100 images: SE 0.0702, margin 0.0827 > 0.06: the defaults stay.
+    study = _study(plan, [({}, 0.50), ({"dropout": 0.5}, 0.56), ({"dropout": 0.1}, 0.52)], 100)
+    choice = plan.final_choice(study, "one_se")
+    assert choice.trial == 0 and choice.hyperparameters["dropout"] == plan.default_params()["dropout"]
+    assert choice.reason.startswith("the defaults (trial 0)") and "within the noise" in choice.reason
+    # The plain arg-max takes the best whatever the noise.
+    assert plan.final_choice(study, "best").trial == 1
+
+
+def test_the_one_se_rule_without_a_defaults_trial_takes_the_best(plan):
+    study = _study(plan, [({"dropout": 0.1}, 0.52), ({"dropout": 0.5}, 0.56)], 100)
+    choice = plan.final_choice(study, "one_se")
+    assert choice.trial == 1 and choice.hyperparameters["dropout"] == 0.5
+    assert plan.final_choice(None, "one_se").trial is None  # no study: the defaults, said so
