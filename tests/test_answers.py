@@ -92,3 +92,109 @@ def test_the_one_se_rule_without_a_defaults_trial_takes_the_best(plan):
     choice = plan.final_choice(study, "one_se")
     assert choice.trial == 1 and choice.hyperparameters["dropout"] == 0.5
     assert plan.final_choice(None, "one_se").trial is None  # no study: the defaults, said so
+
+
+# --- a whole run in this process with a learner that costs nothing ---------------------------------------
+
+
+class Scripted:
+    """A learner whose answers are known in advance: the true class for an image whose row in the dataset
+    is not a multiple of 3, the next class (confidently) for one that is. Every fit is counted by task."""
+
+    fits: list[tuple[int, ...]] = []
+    stop_after: int | None = None  # raise KeyboardInterrupt at this many final fits (a kill mid-run)
+
+    def __init__(self, n_classes: int):
+        from models.preprocess import Preprocess
+
+        self.n_classes, self.preprocess = n_classes, Preprocess(size=32)
+
+    def fit(self, source, train_idx, val_idx=None, report=None):
+        from models.learner import FitResult
+
+        if Scripted.stop_after is not None and len(Scripted.fits) >= Scripted.stop_after:
+            raise KeyboardInterrupt
+        Scripted.fits.append(tuple(int(i) for i in train_idx))
+        return FitResult()
+
+    def predict_proba(self, source, idx):
+        idx = np.asarray(idx)
+        return scripted_proba(idx, np.asarray(source.labels)[idx], self.n_classes)
+
+
+def scripted_proba(rows: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    answer = np.where(rows % 3 == 0, (labels + 1) % n_classes, labels)
+    proba = np.full((len(rows), n_classes), 0.2 / (n_classes - 1))
+    proba[np.arange(len(rows)), answer] = 0.8
+    return proba
+
+
+@pytest.fixture
+def scripted_run(monkeypatch, session_cache, tmp_path, real_sample):
+    """`run` on the real sample in this process, both strategies, 2 folds, no trials, the Scripted learner."""
+    from benchmark.cv.pipeline import run
+
+    Scripted.fits, Scripted.stop_after = [], None
+    monkeypatch.setattr(ModelPlan, "learner", lambda self, hp, trial=False: Scripted(self.n_classes))
+    config = DEFAULT.replace(runs_dir=tmp_path / "runs", cache_dir=session_cache, folds=2, trials=0,
+                             models=("CustomCNN",), audit_in_run=False)  # fmt: skip
+
+    def go(**changes):
+        return run(config.replace(**changes), real_sample, "r")
+
+    go.run_dir = tmp_path / "runs" / "r"
+    return go
+
+
+def test_every_prediction_row_is_the_image_the_manifest_names_with_its_own_prediction(scripted_run):
+    import pandas as pd
+
+    run_dir, _ = scripted_run()
+    predictions = pd.read_csv(run_dir / "predictions.csv", keep_default_na=False)
+    classes = sorted(predictions["label"].unique())
+    for strategy in ("grouped", "leaky"):
+        manifest = pd.read_csv(run_dir / "manifests" / f"{strategy}.csv", keep_default_na=False)
+        rows = pd.Series(np.arange(len(manifest)), index=manifest["path"])
+        mine = predictions[predictions.strategy == strategy]
+        assert sorted(mine["path"]) == sorted(manifest["path"])  # every image once
+        truth = manifest.set_index("path").loc[mine["path"]]
+        assert (mine["label"].to_numpy() == truth["label"].to_numpy()).all()
+        assert (mine["group"].astype(str).to_numpy() == truth["group"].astype(str).to_numpy()).all()
+        assert (mine["fold"].to_numpy() == truth["fold"].to_numpy()).all()
+        index = rows[mine["path"]].to_numpy()
+        expected = scripted_proba(index, np.array([classes.index(c) for c in mine["label"]]), len(classes))
+        assert (mine["correct"].to_numpy() == (index % 3 != 0)).all()
+        assert list(mine["predicted"]) == [classes[i] for i in expected.argmax(axis=1)]
+        labels = np.array([classes.index(c) for c in mine["label"]])
+        assert np.allclose(mine["p_true"], expected[np.arange(len(labels)), labels])
+
+
+def test_a_run_with_a_fold_task_left_unrecorded_writes_no_summary_and_names_the_task(scripted_run, monkeypatch):
+    from benchmark.core.errors import BenchmarkError
+    from benchmark.cv.folds import PartWork
+
+    plain = PartWork.pending
+    monkeypatch.setattr(PartWork, "pending", lambda self, config: plain(self, config)[:-1])  # the last one lost
+    with pytest.raises(BenchmarkError, match=r"1 of 4 fold tasks have no record \(CustomCNN/leaky/fold1\)"):
+        scripted_run()
+    assert len(list(scripted_run.run_dir.rglob("fold*.json"))) == 3
+    assert not {"results.csv", "predictions.csv", "summary.json"} & {p.name for p in scripted_run.run_dir.iterdir()}
+
+
+def test_a_run_killed_between_two_fold_records_resumes_without_refitting_the_finished_ones(scripted_run):
+    import json
+
+    Scripted.stop_after = 2  # two fold tasks recorded, the third killed in its final fit
+    with pytest.raises(KeyboardInterrupt):
+        scripted_run()
+    first_fits = list(Scripted.fits)
+    assert len(first_fits) == 2
+    Scripted.stop_after = None
+    run_dir, summary = scripted_run()
+    assert len(Scripted.fits) == 4  # the two left, not all four again
+    assert set(Scripted.fits[2:]).isdisjoint(first_fits)
+    records = sorted(run_dir.rglob("fold*.json"))
+    assert len(records) == 4 and all(json.loads(p.read_text())["n_train"] > 0 for p in records)
+    assert summary["models"]["CustomCNN"]["grouped"]["accuracy"]["mean"] == pytest.approx(
+        np.mean([json.loads(p.read_text())["accuracy"] for p in records if "/grouped/" in str(p)])
+    )

@@ -53,6 +53,7 @@ def run_curve(
         begin("folds")
         run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
         clock.lap("folds")
+        prepared.require_every_record()
         begin("summary")
         curve = summarize_curve(run_dir, sorted(fractions), config.seed, config.repeats)
         atomic_write_json(run_dir / CURVE, curve)

@@ -65,6 +65,7 @@ def run(
         begin("folds")
         run_folds(config, prepared.work(), prepared.storage, n_jobs, timeout)
         clock.lap("folds")
+        prepared.require_every_record()
         begin("summary")
         run_summary = write_results(prepared)
         clock.lap("summary")

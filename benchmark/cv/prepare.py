@@ -130,6 +130,23 @@ class PreparedRun:
         """What the fold-task claimants (this process, joblib's, workers) share out."""
         return [part.work(self.run_dir, self.dataset, self.assignments, self.config) for part in self.parts]
 
+    def require_every_record(self) -> None:
+        """Every fold task of every part has its record before anything is summarised: a summary over
+        some of the folds would report its mean and interval as the run's."""
+        missing = [
+            f"{part.folder}/{task.model}/{task.strategy}/fold{task.fold}".removeprefix("./")
+            for part in self.parts
+            for task in part.tasks(self.config)
+            if not task.record_path(part.records_dir(self.run_dir)).is_file()
+        ]
+        if missing:
+            total = sum(len(part.tasks(self.config)) for part in self.parts)
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            raise BenchmarkError(
+                f"run {self.run_dir.name}: {len(missing)} of {total} fold tasks have no record ({shown}): no "
+                "results or summary were written; run the same command again to finish them"
+            )
+
 
 def prepare_run(
     config: Config,
