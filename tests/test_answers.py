@@ -5,6 +5,7 @@ tier stayed green)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -198,3 +199,71 @@ def test_a_run_killed_between_two_fold_records_resumes_without_refitting_the_fin
     assert summary["models"]["CustomCNN"]["grouped"]["accuracy"]["mean"] == pytest.approx(
         np.mean([json.loads(p.read_text())["accuracy"] for p in records if "/grouped/" in str(p)])
     )
+
+
+# --- comparisons by their formulas ------------------------------------------------------------------------
+
+
+def _results(accuracy: list[float], defaults: list[float] | None = None, n_train=80.0, n_test=20.0):
+    import pandas as pd
+
+    k = len(accuracy)
+    frame = pd.DataFrame({"model": "CustomCNN", "strategy": "grouped", "repeat": 0, "fold": range(k)})
+    frame = frame.assign(accuracy=accuracy, video_accuracy=accuracy, n_train=n_train, n_test=n_test)
+    if defaults is not None:
+        frame["defaults_accuracy"] = defaults
+        frame["defaults_video_accuracy"] = defaults
+    return frame
+
+
+def _fake_run(folder: Path, fingerprint: str, results) -> Path:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"rope": 0.01, "repeats": 1}))
+    (folder / "data_summary.json").write_text(json.dumps({"content_fingerprint": fingerprint}))
+    results.to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_compare_of_runs_on_other_folds_is_welchs_t_over_the_corrected_variances(tmp_path):
+    """Welch 1947 over Nadeau & Bengio's corrected variances, recomputed here from the two results.csv."""
+    from scipy import stats
+
+    from benchmark.cv.compare import compare_runs
+
+    a, b = [0.70, 0.74, 0.66, 0.72, 0.69], [0.60, 0.71, 0.58, 0.64]
+    first = _fake_run(tmp_path / "first", "f1", _results(b, n_train=90.0, n_test=30.0))
+    second = _fake_run(tmp_path / "second", "f2", _results(a))
+    entry = next(c for c in compare_runs([first, second])["comparisons"] if c["metric"] == "accuracy")
+    var_a = (1 / 5 + 20 / 80) * np.var(a, ddof=1)
+    var_b = (1 / 4 + 30 / 90) * np.var(b, ddof=1)
+    df = (var_a + var_b) ** 2 / (var_a**2 / 4 + var_b**2 / 3)
+    diff, se = np.mean(a) - np.mean(b), math.sqrt(var_a + var_b)
+    assert not entry["paired"] and entry["run_a"] == "second"
+    assert entry["mean_difference"] == pytest.approx(diff)
+    assert entry["df"] == pytest.approx(df)
+    assert entry["p_value"] == pytest.approx(2 * stats.t.sf(abs(diff) / se, df))
+    half = stats.t.ppf(0.975, df) * se
+    assert entry["ci95"] == pytest.approx([diff - half, diff + half])
+    assert entry["p_a_better"] is None  # no per-fold difference: no posterior
+
+
+def test_the_tuning_gain_is_the_corrected_paired_t_over_tuned_minus_defaults(tmp_path):
+    """Nadeau & Bengio's corrected paired t and Corani & Benavoli's posterior, with a real spread."""
+    from scipy import stats
+
+    from benchmark.cv.compare import tuning_gains
+
+    tuned, defaults = [0.72, 0.70, 0.77, 0.69, 0.75], [0.70, 0.71, 0.70, 0.66, 0.70]
+    gain = tuning_gains(_results(tuned, defaults), rope=0.01)["CustomCNN"]["grouped"]["accuracy"]
+    d = np.subtract(tuned, defaults)
+    scale = math.sqrt((1 / 5 + 20 / 80) * np.var(d, ddof=1))
+    assert gain["mean_difference"] == pytest.approx(d.mean()) and gain["df"] == 4
+    assert gain["p_value"] == pytest.approx(2 * stats.t.sf(abs(d.mean()) / scale, 4))
+    half = stats.t.ppf(0.975, 4) * scale
+    assert gain["ci95"] == pytest.approx([d.mean() - half, d.mean() + half])
+    posterior = stats.t(4, loc=d.mean(), scale=scale)
+    assert gain["p_a_better"] == pytest.approx(posterior.sf(0.01))
+    assert gain["p_b_better"] == pytest.approx(posterior.cdf(-0.01))
+    assert gain["p_equivalent"] == pytest.approx(1 - posterior.sf(0.01) - posterior.cdf(-0.01))
