@@ -54,6 +54,18 @@ def test_config(session_cache) -> Config:
     return DEFAULT.replace(cache_dir=session_cache)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Tests that need the real sample skip outside CI: said once, loudly, at the end, not only in -ra."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "real sample not found" in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} test(s) did not run: the real sample is not at {REAL_SAMPLE} (CI fails them there); "
+            "copy ../shared/real-sample beside the project to run them",
+            yellow=True,
+            bold=True,
+        )
+
+
 def skip_or_fail(reason: str) -> None:
     """Outside CI a test that cannot run here is skipped; in CI (CI=true, which .ci/run sets) it fails
     with the reason, so a green CI run has run every test."""

@@ -104,6 +104,9 @@ class Scripted:
 
     fits: list[tuple[int, ...]] = []
     stop_after: int | None = None  # raise KeyboardInterrupt at this many final fits (a kill mid-run)
+    # Instead: right on an image whose neighbour row (a frame of the same video, mostly) it trained on, as
+    # a model that memorises videos is: the leaky arm then scores higher than the grouped one.
+    memorises = False
 
     def __init__(self, n_classes: int):
         from models.preprocess import Preprocess
@@ -116,11 +119,16 @@ class Scripted:
         if Scripted.stop_after is not None and len(Scripted.fits) >= Scripted.stop_after:
             raise KeyboardInterrupt
         Scripted.fits.append(tuple(int(i) for i in train_idx))
+        self.trained = set(Scripted.fits[-1])
         return FitResult()
 
     def predict_proba(self, source, idx):
         idx = np.asarray(idx)
-        return scripted_proba(idx, np.asarray(source.labels)[idx], self.n_classes)
+        labels = np.asarray(source.labels)[idx]
+        if Scripted.memorises:
+            seen = np.array([i - 1 in self.trained or i + 1 in self.trained for i in idx])
+            return scripted_proba(np.where(seen, 1, 0), labels, self.n_classes)
+        return scripted_proba(idx, labels, self.n_classes)
 
 
 def scripted_proba(rows: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -135,7 +143,7 @@ def scripted_run(monkeypatch, session_cache, tmp_path, real_sample):
     """`run` on the real sample in this process, both strategies, 2 folds, no trials, the Scripted learner."""
     from benchmark.cv.pipeline import run
 
-    Scripted.fits, Scripted.stop_after = [], None
+    Scripted.fits, Scripted.stop_after, Scripted.memorises = [], None, False
     monkeypatch.setattr(ModelPlan, "learner", lambda self, hp, trial=False: Scripted(self.n_classes))
     config = DEFAULT.replace(runs_dir=tmp_path / "runs", cache_dir=session_cache, folds=2, trials=0,
                              models=("CustomCNN",), audit_in_run=False)  # fmt: skip
@@ -267,3 +275,147 @@ def test_the_tuning_gain_is_the_corrected_paired_t_over_tuned_minus_defaults(tmp
     assert gain["p_a_better"] == pytest.approx(posterior.sf(0.01))
     assert gain["p_b_better"] == pytest.approx(posterior.cdf(-0.01))
     assert gain["p_equivalent"] == pytest.approx(1 - posterior.sf(0.01) - posterior.cdf(-0.01))
+
+
+# --- ten more wrong answers (issue 40, item 4), each broken on purpose first -----------------------------
+
+
+def test_inferred_groups_link_pictures_near_by_either_detector():
+    """`--groups infer`: a pair close in pHash only, or in embedding only, is one group (either detector)."""
+    import pandas as pd
+
+    from benchmark.data.fingerprints import Fingerprints, Thresholds, infer_groups
+
+    hashes = np.array([0b0, 0b111, 0xFFFF_0000_0000_0000, 0x0F0F_0F0F_0F0F_0F0F], dtype=np.uint64)  # 0~1 by hash
+    embeddings = np.array([[1, 0, 0], [0, 1, 0], [0, 0.6, 0.8], [0, 0.62, 0.78]], dtype=np.float32)  # 2~3 by cosine
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    images = pd.DataFrame({"label": ["squat"] * 4, "path": [f"squat/{i}.jpg" for i in range(4)]})
+    groups = infer_groups(images, Fingerprints(hashes, embeddings), Thresholds(6, 0.99))
+    assert groups[0] == groups[1] and groups[2] == groups[3] and groups[0] != groups[2]
+
+
+def test_the_audits_near_duplicate_share_counts_a_test_image_caught_by_either_detector():
+    import pandas as pd
+
+    from benchmark.cv.audit import summarize_audit
+    from benchmark.data.fingerprints import Thresholds
+
+    by_hash = np.array([True, False, False, True, False, False])
+    by_embedding = np.array([False, True, False, True, False, False])
+    rows = pd.DataFrame({"strategy": "leaky", "fold": [0, 0, 0, 1, 1, 1], "image": range(6), "cosine_match": 0,
+                         "cosine": 0.5, "pair_hash_distance": 10, "same_group": False, "by_hash": by_hash,
+                         "by_embedding": by_embedding, "near_duplicate": by_hash | by_embedding})  # fmt: skip
+    images = pd.DataFrame({"path": [f"p{i}" for i in range(6)]})
+    leaky = summarize_audit(rows, images, Thresholds(6, 0.93))["leaky"]
+    assert leaky["near_duplicate_share"] == pytest.approx(3 / 6, abs=1e-4)  # rounded to 4 places
+    assert leaky["phash_share"] == pytest.approx(2 / 6, abs=1e-4) == leaky["embedding_share"]
+    assert leaky["per_fold"] == [pytest.approx(2 / 3, abs=1e-4), pytest.approx(1 / 3, abs=1e-4)]
+
+
+def test_a_whole_video_is_flagged_only_when_all_its_frames_suggest_one_class():
+    import pandas as pd
+
+    from benchmark.cv.label_issues import video_issues
+
+    groups = np.array(["v1", "v1", "v2", "v2", "v3", "v3"])
+    labels = np.zeros(6, dtype=int)
+    issues = pd.DataFrame({"index": [0, 1, 2, 3, 4], "given": 0, "suggested": [2, 2, 1, 2, 3], "score": -0.5})
+    flagged = video_issues(issues, groups, labels)
+    assert list(flagged.group) == ["v1"]  # v2's frames disagree (1 and 2), v3 has one frame of two flagged
+    assert flagged.iloc[0].to_dict() == {"group": "v1", "given": 0, "suggested": 2, "share": 1.0, "frames": 2}
+
+
+def test_issues_precision_and_recall_against_planted_errors_are_by_their_definitions():
+    import pandas as pd
+
+    from benchmark.cv.label_issues import against_truth
+
+    issues = pd.DataFrame({"path": ["a", "b", "c", "d"], "model": "M", "arms": ["grouped", "leaky", "leaky", "leaky"],
+                           "video_flagged": [True, False, False, False]})  # fmt: skip
+    truth = pd.DataFrame({"path": ["a", "b", "x", "y", "z"]})
+    scores = against_truth(issues, truth)["M"]
+    assert scores["all"] == {"flagged": 4, "precision": 2 / 4, "recall": 2 / 5}
+    assert scores["leaky"] == {"flagged": 3, "precision": 1 / 3, "recall": 1 / 5}
+    assert scores["grouped"] == {"flagged": 1, "precision": 1.0, "recall": 1 / 5}
+
+
+def test_the_curves_intervals_are_a_bootstrap_over_outer_folds_with_replacement():
+    """Efron's percentile bootstrap, recomputed here with the same seeded draws: resampling the folds
+    without replacement would give every replicate the same points and a zero-width interval."""
+    import pandas as pd
+
+    from benchmark.cv.curve import BOOTSTRAP, _fit, extrapolate, power_law
+
+    rng = np.random.default_rng(3)
+    rows = [{"fraction": f, "fold": k, "repeat": 0, "videos_per_class": 4 * f * 10,
+             "accuracy": float(power_law(np.array([40 * f]), 0.9, 0.8, 0.6)[0] + rng.normal(0, 0.03))}
+            for f in (0.25, 0.5, 0.75, 1.0) for k in range(5)]  # fmt: skip
+    part = pd.DataFrame(rows)
+    result = extrapolate(part, seed=11)
+    draws, gains = np.random.default_rng(11), []
+    units = part.repeat * 10_000 + part.fold
+    folds = sorted(set(units))
+    for _ in range(BOOTSTRAP):
+        chosen = draws.choice(folds, len(folds), replace=True)
+        sample = pd.concat([part[units == f] for f in chosen])
+        fitted = _fit(sample.videos_per_class.to_numpy(float), sample.accuracy.to_numpy(float))
+        if fitted is not None:
+            ends = power_law(np.array([10.0, 40.0]), *fitted)
+            gains.append(float(ends[1] - ends[0]))
+    assert result["gain_over_range_ci95"] == pytest.approx(np.percentile(gains, [2.5, 97.5]).tolist())
+    low, high = result["gain_over_range_ci95"]
+    assert high - low > 0.01
+
+
+def test_inflation_is_leaky_minus_grouped():
+    import pandas as pd
+
+    from benchmark.cv.summary import summarize
+
+    grouped, leaky = [0.60, 0.64, 0.58], [0.90, 0.93, 0.95]
+    results = pd.DataFrame({"model": "M", "strategy": ["grouped"] * 3 + ["leaky"] * 3, "fold": [0, 1, 2] * 2,
+                            "accuracy": grouped + leaky, "macro_f1": 0.5, "balanced_accuracy": 0.5,
+                            "video_accuracy": 0.5, "n_train": 60.0, "n_test": 30.0})  # fmt: skip
+    inflation = summarize(results)["models"]["M"]["inflation"]
+    assert inflation["mean"] == pytest.approx(np.mean(leaky) - np.mean(grouped)) and inflation["mean"] > 0
+    assert inflation["ci95"][0] > 0
+
+
+def test_repeats_split_each_on_its_own_seed(scripted_run):
+    """Repeated CV (Bouckaert & Frank 2004) needs outer splits that differ: one seed for all would repeat
+    the same folds and shrink the corrected interval on nothing."""
+    import pandas as pd
+
+    run_dir, _ = scripted_run(repeats=2, strategies=("leaky",))
+    first = pd.read_csv(run_dir / "manifests" / "leaky.csv", keep_default_na=False)
+    second = pd.read_csv(run_dir / "manifests" / "repeat1" / "leaky.csv", keep_default_na=False)
+    assert list(first.path) == list(second.path) and (first.fold != second.fold).any()
+
+
+def test_the_reports_headline_cells_and_mistakes_gallery_show_the_runs_numbers_and_wrong_answers(scripted_run):
+    import json
+    import re
+
+    import pandas as pd
+
+    from reports import build_report
+
+    Scripted.memorises = True
+    run_dir, summary = scripted_run()
+    build_report(run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    table = html[html.index('id="headline-table"') :]
+    cells = re.findall(r'<td class="n">([^<]*)</td>', table[: table.index("</table>")])
+    entry = summary["models"]["CustomCNN"]
+    grouped, leaky = entry["grouped"]["accuracy"], entry["leaky"]["accuracy"]
+    assert grouped["mean"] != leaky["mean"]  # else the check below could not tell the columns apart
+
+    def pct(v):
+        return f"{100 * v:.1f}%"
+
+    assert cells[0] == f"{pct(grouped['mean'])} [{pct(grouped['ci95'][0])}, {pct(grouped['ci95'][1])}]"
+    assert cells[1] == f"{pct(leaky['mean'])} [{pct(leaky['ci95'][0])}, {pct(leaky['ci95'][1])}]"
+    predictions = pd.read_csv(run_dir / "predictions.csv", keep_default_na=False).set_index(["strategy", "path"])
+    shown = json.loads((run_dir / "mistakes" / "index.json").read_text())
+    assert shown and all(not predictions.loc[("grouped", item["path"]), "correct"] for item in shown)
+    assert all(item["predicted"] == predictions.loc[("grouped", item["path"]), "predicted"] for item in shown)

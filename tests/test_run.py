@@ -61,21 +61,24 @@ def test_same_seed_same_numbers_for_both_models_with_tpe_sampling_and_cold_cache
 ):
     """The README's determinism guarantee: the same command and seed on one machine gives the same
     manifests, trial parameters (TPE past its start-up trials), metrics and out-of-fold probabilities to
-    the last digit, for both models, each run from an empty cache."""
+    the last digit, for both models and both strategies (the leaky arm's shuffled folds too), each run
+    from an empty cache."""
     trials = STARTUP_TRIALS + 2  # the last two trials of every study are TPE's, not random start-up draws
     runs = []
     for name in ("a", "b"):
         shutil.copytree(weights_only_cache, tmp_path / name / "cache")  # pixels and features: none cached
-        command = run_command(small_demo, tmp_path / name, "--trials", str(trials), "--strategies", "grouped",
+        command = run_command(small_demo, tmp_path / name, "--trials", str(trials),
                               "--set", f"cache_dir={tmp_path / name / 'cache'}", "--set", "audit_in_run=false",
                               "--set", "CustomCNN.max_epochs=4")  # fmt: skip
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         runs.append(tmp_path / name / "r")
     first, second = runs
-    assert (first / "manifests" / "grouped.csv").read_bytes() == (second / "manifests" / "grouped.csv").read_bytes()
+    for strategy in ("grouped", "leaky"):
+        name = f"manifests/{strategy}.csv"
+        assert (first / name).read_bytes() == (second / name).read_bytes()
     params = trial_params(first)
-    assert params == trial_params(second) and len(params) == 4
+    assert params == trial_params(second) and len(params) == 8
     assert all(len(sampled) == trials for sampled in params.values())
     columns = ["model", "strategy", "fold", *METRICS, "best_params"]
     pd.testing.assert_frame_equal(

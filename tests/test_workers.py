@@ -220,14 +220,15 @@ def test_float32_outputs_under_mixed_precision():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_runs_sharing_a_storage_keep_their_own_studies_and_a_changed_config_is_refused(
-    small_demo, tmp_path, postgres_url
+    small_demo, tmp_path, kind, request
 ):
     """A team's runs on one database: each study holds exactly its own run's --trials, and a run that
     reuses an id with another config stops in one line instead of counting the other run's trials.
-    (PostgreSQL: the team's case; the same code serves SQLite, on which the other tests here run.)"""
-    storage = postgres_url
-    prefix = f"pg-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
+    On an SQLite file and on a PostgreSQL server (the team's case), as docs/guarantees.md says."""
+    storage = request.getfixturevalue("postgres_url") if kind == "postgresql" else f"sqlite:///{tmp_path}/shared.db"
+    prefix = f"{kind}-{tmp_path.name}"  # the PostgreSQL database is shared by the whole session
     common = ["--data", str(small_demo), "--folds", "2", "--models", "CustomCNN", "--strategies", "grouped",
               "--storage", storage, "--set", "audit_in_run=false", *QUICK]  # fmt: skip
     budgets = {f"{prefix}-a": 1, f"{prefix}-b": 2}
