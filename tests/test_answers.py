@@ -122,6 +122,9 @@ class Scripted:
         self.trained = set(Scripted.fits[-1])
         return FitResult()
 
+    def export_model(self):
+        return None
+
     def predict_proba(self, source, idx):
         idx = np.asarray(idx)
         labels = np.asarray(source.labels)[idx]
@@ -419,3 +422,25 @@ def test_the_reports_headline_cells_and_mistakes_gallery_show_the_runs_numbers_a
     shown = json.loads((run_dir / "mistakes" / "index.json").read_text())
     assert shown and all(not predictions.loc[("grouped", item["path"]), "correct"] for item in shown)
     assert all(item["predicted"] == predictions.loc[("grouped", item["path"]), "predicted"] for item in shown)
+
+
+def test_fit_chooses_its_final_hyperparameters_by_the_rule_run_uses(monkeypatch, tmp_path, real_sample, session_cache):
+    """`fit` once took the plain best trial whatever `final_selection` said: the saved model was not the
+    model the benchmark measured. Both now go through ModelPlan.final_choice with the config's rule."""
+    import argparse
+
+    from benchmark.commands import fit as fit_command
+
+    rules = []
+    plain = ModelPlan.final_choice
+    monkeypatch.setattr(
+        ModelPlan, "final_choice", lambda self, study, rule: rules.append(rule) or plain(self, study, rule)
+    )
+    monkeypatch.setattr(ModelPlan, "learner", lambda self, hp, trial=False: Scripted(self.n_classes))
+    monkeypatch.setattr(fit_command, "save_model_dir", lambda *args, **kwargs: None)
+    args = argparse.Namespace(data=real_sample, out=tmp_path / "model", model="CustomCNN", trials=2, storage=None)
+    for rule in ("best", "one_se"):
+        config = DEFAULT.replace(final_selection=rule, cache_dir=session_cache, inner_folds=2)
+        meta = fit_command.fit(config, args)
+        assert rules[-1] == rule and meta["final_selection"] == rule
+        assert meta["selection"] in fit_command.what_fit_did(meta, 2)

@@ -46,7 +46,10 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         study = open_study(args.storage, f"fit/{plan.name}/{owner}", owner, plan.default_params())
         tune(plan, source, fold_pairs(folds), study, args.trials, config.tuning_subsample, seed=config.seed,
              min_per_class=config.tuning_min_per_class)  # fmt: skip
-    hp = plan.final_hyperparameters(study)
+    # The one decision `run` makes for every outer fold (config.final_selection): the saved model is
+    # the model the benchmark measured.
+    choice = plan.final_choice(study, config.final_selection)
+    hp = choice.hyperparameters
     learner = plan.learner(hp)
     learner.fit(source, np.arange(len(source.labels)))
     meta = {
@@ -54,6 +57,9 @@ def fit(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         "hyperparameters": hp,
         "trials": args.trials,
         "best_inner_accuracy": None if study is None or not study.best_trials else study.best_value,
+        "final_selection": config.final_selection,
+        "selected_trial": choice.trial,
+        "selection": choice.reason,
         "trained_on": {
             "data_dir": str(dataset.root),
             "n_images": int(len(source.labels)),
@@ -76,7 +82,8 @@ def what_fit_did(meta: dict[str, Any], inner_folds: int) -> str:
     if meta["trials"] == 0:
         how = "its default hyper-parameters, no tuning (--trials N tunes them on grouped inner folds first)"
     else:
-        how = f"the best of {meta['trials']} Optuna trials on {inner_folds} grouped inner folds"
+        how = (f"{meta['selection']} ({meta['trials']} Optuna trials on {inner_folds} grouped inner folds, "
+               f"final_selection={meta['final_selection']})")  # fmt: skip
     return f"fit: {meta['model_name']} trained on all {meta['trained_on']['n_images']} images with {how}: {params}"
 
 

@@ -118,6 +118,7 @@ def check_command_paths(parser: argparse.ArgumentParser, args: argparse.Namespac
     """Every path the command will write, checked against what it reads and what is there, in one line each."""
     outputs: list[Output] = []
     inputs = Inputs()
+    models: list[Path] = []
     reads_only = args.command == "cache" and not args.clear  # `cache --info` writes nothing anywhere
     for label, action, role in path_options(parser):
         value = getattr(args, action.dest, None)
@@ -130,7 +131,7 @@ def check_command_paths(parser: argparse.ArgumentParser, args: argparse.Namespac
                 if role.kind == DATA and not Path(path).exists() and label == "--data":
                     raise BenchmarkError(f"--data folder not found: {path}")
                 if role is MODEL_IN.role:
-                    read_meta(Path(path))  # a bad model directory is one line before TensorFlow loads
+                    models.append(Path(path))
                 inputs.add(Path(path))
             elif role.kind == RUN:
                 inputs.add(_recorded_data_dir(Path(path)))
@@ -141,6 +142,8 @@ def check_command_paths(parser: argparse.ArgumentParser, args: argparse.Namespac
         inputs.add(config.exclude)
     outputs += _defaulted_outputs(args, config)
     check_outputs(outputs, inputs, force=bool(getattr(args, "force", False)))
+    for model_dir in models:  # a bad model directory is one line before TensorFlow loads
+        read_meta(model_dir)
 
 
 def _defaulted_outputs(args: argparse.Namespace, config: Config) -> list[Output]:

@@ -57,9 +57,6 @@ class ModelPlan:
         """The defaults as the model's options allow them: what an untuned fit trains."""
         return self.trial_hyperparameters(optuna.trial.FixedTrial(self.default_params()))
 
-    def final_hyperparameters(self, study: optuna.Study | None, rule: str = ONE_SE) -> dict[str, Any]:
-        return self.final_choice(study, rule).hyperparameters
-
     def final_choice(self, study: optuna.Study | None, rule: str = ONE_SE) -> FinalChoice:
         """The study's answer: which trial's parameters the final fit trains, and for how many epochs.
 
