@@ -7,8 +7,6 @@ resizing is described by `preprocess` in meta.json.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from benchmark.core.atomic import staged_folder
 from models.errors import ModelError
 from models.files import META_FILE, MODEL_FILE, TRAINING_KEYS_FILE, is_model_dir, read_meta
 from models.preprocess import Preprocess
@@ -62,23 +61,12 @@ def save_model_dir(
     model_dir = Path(model_dir)
     if model_dir.exists() and not (model_dir.is_dir() and (is_model_dir(model_dir) or not any(model_dir.iterdir()))):
         raise ModelError(f"{model_dir} exists and is not a model directory: nothing was replaced")
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".partial", dir=model_dir.parent))
-    try:
+    with staged_folder(model_dir) as staging:  # checked above: new, empty, or our own model dir
         model.save(staging / MODEL_FILE)
         full_meta = {**meta, "class_names": list(class_names), "preprocess": preprocess.to_dict()}
         (staging / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
         if training_keys is not None:
             (staging / TRAINING_KEYS_FILE).write_text("".join(f"{key}\n" for key in sorted(set(training_keys))))
-        retired = None
-        if model_dir.exists():
-            retired = model_dir.with_name(f"{staging.name}.previous")
-            model_dir.rename(retired)
-        staging.rename(model_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)  # checked above: our own model dir, or an empty folder
     return model_dir
 
 

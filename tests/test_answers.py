@@ -444,3 +444,24 @@ def test_fit_chooses_its_final_hyperparameters_by_the_rule_run_uses(monkeypatch,
         meta = fit_command.fit(config, args)
         assert rules[-1] == rule and meta["final_selection"] == rule
         assert meta["selection"] in fit_command.what_fit_did(meta, 2)
+
+
+def test_the_no_leakage_check_stops_a_fold_even_under_python_dash_o(tmp_path):
+    import subprocess
+    import sys
+
+    from harness import ROOT
+
+    code = """
+import numpy as np
+from benchmark.cv.folds import FoldTask, LeakageError, refuse_leakage
+task = FoldTask("r", "CustomCNN", "grouped", 1)
+refuse_leakage(np.array([1, 2]), np.array([3, 4]), task)
+try:
+    refuse_leakage(np.array([1, 2, 3]), np.array([3, 4]), task)
+except LeakageError as error:
+    print(error)
+"""
+    done = subprocess.run([sys.executable, "-O", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "CustomCNN grouped fold 1: 1 outer test image(s) in the inner folds (rows [3])" in done.stdout

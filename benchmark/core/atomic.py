@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,27 @@ def _raise_disk_error(path: Path, error: OSError) -> None:
     file it would have replaced is intact (the write went to a temporary file)."""
     if error.errno in DISK_ERRNOS:
         raise OutputError(path, error) from None
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A folder written whole or not at all: yields a fresh sibling of `target` to fill; when the block
+    ends without error it takes `target`'s place (the old one, checked by the caller as replaceable,
+    is removed after the swap); on any error or Ctrl-C the sibling is removed and `target` is as it was."""
+    target = Path(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield staging
+        retired = None
+        if target.exists():
+            retired = target.with_name(f"{staging.name}.previous")
+            target.rename(retired)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 def npy_bytes(array: Any) -> bytes:

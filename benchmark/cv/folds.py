@@ -208,6 +208,21 @@ def defaults_scores(
             "defaults_s": round(time.time() - started, 2)}  # fmt: skip
 
 
+class LeakageError(RuntimeError):
+    """An outer test image reached tuning: a bug in the harness, never the user's; the fold stops."""
+
+
+def refuse_leakage(tuning_images: np.ndarray, test_idx: np.ndarray, task: FoldTask) -> None:
+    """The outer test fold never serves in tuning. An explicit check, not an `assert`: `python -O`
+    would strip that, and the guarantee with it."""
+    leaked = np.intersect1d(tuning_images, test_idx)
+    if leaked.size:
+        raise LeakageError(
+            f"{task.model} {task.strategy} fold {task.fold}: {leaked.size} outer test image(s) in the inner folds "
+            f"(rows {leaked[:5].tolist()}): nothing was recorded"
+        )
+
+
 def run_fold(
     config: Config,
     data: RunData,
@@ -228,8 +243,7 @@ def run_fold(
     inputs = fold_inputs(config, data, task, source or DatasetSource.of(data.dataset, data.class_names, config))
     source, train_idx, test_idx = inputs.source, inputs.train_idx, inputs.test_idx
     tuning_images = np.unique(np.concatenate([np.concatenate(pair) for pair in inputs.inner] or [[]])).astype(int)
-    # The outer test fold never serves in tuning; checked here, recorded below, tested in the suite.
-    assert not np.intersect1d(tuning_images, test_idx).size
+    refuse_leakage(tuning_images, test_idx, task)  # checked here, recorded below, tested in the suite
 
     study = tune_fold(config, inputs, len(data.class_names), storage, task, timeout)
     tuned = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,8 +159,9 @@ def open_study(
     """
     # A trial cut short by Ctrl-C would otherwise be logged with a traceback; outcomes are in the records.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    backend = rdb_storage(storage, lease) or optuna.storages.InMemoryStorage()
     study = optuna.create_study(
-        storage=rdb_storage(storage, lease),
+        storage=backend,
         study_name=name,
         direction="maximize",
         load_if_exists=True,
@@ -172,7 +174,31 @@ def open_study(
             queue_defaults(study, first_params)
     elif recorded != owner:
         raise _foreign(name, storage)
+    _BACKENDS[study] = backend
     return study
+
+
+# The storage each study was opened on: Optuna's public storage API (heartbeats, one trial's state) is
+# reached through it, not through the study's private `_storage` and a trial's `_trial_id`.
+_BACKENDS: weakref.WeakKeyDictionary[optuna.Study, optuna.storages.BaseStorage] = weakref.WeakKeyDictionary()
+
+
+def _trial_id(study: optuna.Study, number: int) -> tuple[optuna.storages.BaseStorage, int]:
+    backend = _BACKENDS[study]
+    study_id = backend.get_study_id_from_name(study.study_name)
+    return backend, backend.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def record_heartbeat(study: optuna.Study, number: int) -> None:
+    """Beat trial `number` of a study that `open_study` opened (a fold-task claim's lease)."""
+    backend, trial_id = _trial_id(study, number)
+    backend.record_heartbeat(trial_id)
+
+
+def trial_state(study: optuna.Study, number: int) -> optuna.trial.TrialState:
+    """The state of one trial as the storage has it now (not the study's cached copy)."""
+    backend, trial_id = _trial_id(study, number)
+    return backend.get_trial(trial_id).state
 
 
 class SuccessiveHalving(optuna.pruners.SuccessiveHalvingPruner):

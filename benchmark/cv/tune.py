@@ -111,8 +111,8 @@ def fail_own_leftovers(study: optuna.Study) -> None:
     counted by the pruner beside its own rerun, and the rerun is the trial an uninterrupted study runs."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if trial.user_attrs.get(WORKER_ATTR) == WORKER_ID:
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def tune(

@@ -10,8 +10,6 @@ random (leaky) split overstates accuracy on the real dataset.
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from PIL import Image, ImageDraw
 
-from benchmark.core.atomic import atomic_write_bytes, atomic_write_json
+from benchmark.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.outputs import check_output_folder, check_writable
 from benchmark.core.progress import progress
@@ -219,8 +217,8 @@ def generate_demo_data(
     check_writable(out.parent)
     sizes = DEMO_SCALES[scale]
     plan = plan_files(sizes, seed, total_images)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    # Swapped in whole, so an interrupted generation never looks like a complete one.
+    with staged_folder(out) as tmp:
         for label in CLASS_NAMES:
             (tmp / label).mkdir(parents=True, exist_ok=True)
         jobs = progress(plan, total=len(plan), desc="demo videos")
@@ -231,18 +229,7 @@ def generate_demo_data(
                                                           if mislabel else {})  # fmt: skip
         atomic_write_json(tmp / DEMO_STAMP, stamp, indent=None)
         write_manifest(tmp)  # last: it lists every file above, so nothing the user adds later is lost
-        # Swap in the finished folder so an interrupted generation never looks like a complete one.
-        retired = None
-        if out.exists():
-            retired = out.with_name(f"{tmp.name}.previous")
-            out.rename(retired)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)  # a demo dataset (checked above) or, with --force, asked for
-    return out
+    return out  # what it replaced: a demo dataset (checked above) or, with --force, asked for
 
 
 def plant_label_errors(root: Path, amount: float, whole_videos: bool, seed: int) -> list[dict[str, str]]:
