@@ -57,7 +57,6 @@ def model_names() -> tuple[str, ...]:
     return (*_BUILT_IN, *sorted(_plugins()))
 
 
-MODEL_NAMES: tuple[str, ...] = tuple(_BUILT_IN)  # the built-in ones, for callers that need no plug-in
 
 
 @functools.cache

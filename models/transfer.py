@@ -260,9 +260,6 @@ class EfficientNetLearner:
             "feature extraction, Keras predict (img/s)": rate(lambda: model.predict(pixels, batch_size=32, verbose=0)),
         }
 
-    def _tail(self) -> EpochTrainer:
-        return tail_trainer(self.variant, self.unfrozen, self.n_classes, self.seed, self.cache_dir, self.b0_weights)
-
     def _backbone(self) -> keras.Model:
         model = load_backbone(self.variant, self.cache_dir, self.b0_weights)
         model.trainable = False

@@ -41,13 +41,6 @@ class Dataset:
         images["key"] = content_keys([self.root / p for p in images["path"]], workers)
         return dataclasses.replace(self, images=images)
 
-    def _content_figures(self) -> dict[str, Any]:
-        """What the content keys tell: the data's fingerprint, and files filed under two classes."""
-        return {
-            "content_fingerprint": content_fingerprint(self.images),
-            "cross_class_byte_copies": cross_class_copies(self.images),
-        }
-
     def summary(self) -> dict[str, Any]:
         images = self.images
         kinds = images["group_kind"].value_counts()
