@@ -57,8 +57,6 @@ def model_names() -> tuple[str, ...]:
     return (*_BUILT_IN, *sorted(_plugins()))
 
 
-
-
 @functools.cache
 def _load(name: str) -> ModelSpec:
     point = _plugins()[name]

@@ -45,10 +45,6 @@ HOLDER_ATTR = "holder"  # host:pid of the process that popped it
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 
 
-def task_key(task: FoldTask) -> str:
-    return f"{task.model}/{task.strategy}/fold{task.fold}"
-
-
 class ClaimLost(Exception):
     """The claim lapsed while its holder was cut off (a storage outage longer than the lease) and another
     process may hold the task now: this one drops it without recording anything."""
@@ -102,8 +98,8 @@ def queue_free_tasks(study: optuna.Study, pending: list[FoldTask]) -> None:
     optuna.storages.fail_stale_trials(study)
     taken = {t.user_attrs.get(TASK_ATTR) for t in study.get_trials(deepcopy=False, states=(WAITING, RUNNING))}
     for task in pending:
-        if task_key(task) not in taken:
-            study.enqueue_trial({}, user_attrs={TASK_ATTR: task_key(task)})
+        if task.key not in taken:
+            study.enqueue_trial({}, user_attrs={TASK_ATTR: task.key})
     # A queued claim carries a heartbeat already: a process that dies between popping it and its first
     # beat leaves a claim that lapses like any other (Optuna never fails a trial with no heartbeat).
     for trial in study.get_trials(deepcopy=False, states=(WAITING,)):
@@ -113,7 +109,7 @@ def queue_free_tasks(study: optuna.Study, pending: list[FoldTask]) -> None:
 def claim_next(study: optuna.Study, part: PartWork, tasks: list[FoldTask], config: Config) -> Claim | None:
     """The oldest queued task of the part, now held by this process; None when none is queued.
     `tasks`: the part's tasks without a record, as the caller just listed them."""
-    pending = {task_key(task): task for task in tasks}
+    pending = {task.key: task for task in tasks}
     while study.get_trials(deepcopy=False, states=(WAITING,)):
         trial = study.ask()  # pops the oldest WAITING trial; a fresh one when another process was faster
         claim_key = trial.user_attrs.get(TASK_ATTR)

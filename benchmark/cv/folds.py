@@ -39,6 +39,12 @@ class FoldTask:
     fold: int
     repeat: int = 0
 
+    @property
+    def key(self) -> str:
+        """`model/strategy/fold<k>`: the task's name in study names, claims and messages (stored in
+        storages: it must not change)."""
+        return f"{self.model}/{self.strategy}/fold{self.fold}"
+
     def record_path(self, records_dir: Path) -> Path:
         return fold_record_path(records_dir, self.model, self.strategy, self.fold)
 
@@ -84,7 +90,7 @@ class PartWork:
 
 def study_name(task: FoldTask) -> str:
     """Named by run: runs sharing one storage never share a study."""
-    return f"{task.run_id}/{task.model}/{task.strategy}/fold{task.fold}"
+    return f"{task.run_id}/{task.key}"
 
 
 def tasks_study_name(run_id: str) -> str:

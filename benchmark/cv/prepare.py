@@ -134,7 +134,7 @@ class PreparedRun:
         """Every fold task of every part has its record before anything is summarised: a summary over
         some of the folds would report its mean and interval as the run's."""
         missing = [
-            f"{part.folder}/{task.model}/{task.strategy}/fold{task.fold}".removeprefix("./")
+            f"{part.folder}/{task.key}".removeprefix("./")
             for part in self.parts
             for task in part.tasks(self.config)
             if not task.record_path(part.records_dir(self.run_dir)).is_file()
