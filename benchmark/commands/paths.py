@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from benchmark.core.outputs import (
     FOLDER,
     INPUT,
     PARENT,
+    PERF_STAMP,
     RUN,
     Inputs,
     Output,
@@ -33,7 +35,8 @@ from benchmark.data.demo_files import is_demo_dir, refuse_foreign_demo
 from config import CACHE_DIR_ENV, Config
 from models.files import is_model_dir, read_meta
 
-PERF_STAMP = "perf"  # benchmark/cv/perf.py stamps its work folder with it
+# What perf's work folder holds (benchmark/cv/perf.py): one written before it was stamped is still its own.
+_PERF_ENTRY = re.compile(r"^(data-[0-9]+|cache-[0-9]+|run-cache-.+|runs|\..*)$")
 
 
 class RolePath:
@@ -61,7 +64,7 @@ def _is_demo_dir(folder: Path) -> bool:
 
 
 def _is_perf_work(folder: Path) -> bool:
-    return is_stamped(folder, PERF_STAMP)
+    return is_stamped(folder, PERF_STAMP) or all(_PERF_ENTRY.match(p.name) for p in folder.iterdir())
 
 
 def _is_starting_run(folder: Path) -> bool:

@@ -201,6 +201,7 @@ def check_name(value: str, option: str) -> str:
 # --- stamps: folders the tool made for itself ------------------------------------------------------------------
 
 STAMP_PREFIX = ".workout-bench-"
+PERF_STAMP = "perf"  # `perf --work`: generated data, caches and runs (benchmark/cv/perf.py)
 
 
 def stamp_folder(folder: Path, what: str) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from benchmark.core.environment import configure_devices, machine, now, package_versions
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.outputs import PERF_STAMP, stamp_folder
 from benchmark.core.rundir import CONFIG, DATA_SUMMARY, TIMINGS, load_run_records, part_folders, remove_run_dir
 from benchmark.core.timing import invocation_totals, invocations_phrase
 from benchmark.core.words import count_of
@@ -311,6 +312,7 @@ def measure(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     fractions = sorted(set(args.fractions))
     run_fractions = [] if args.no_run else sorted(set(args.run_fractions))
     work = args.work or config.cache_dir.parent / "perf"
+    stamp_folder(work, PERF_STAMP)  # the output guard then knows the folder as perf's own next time
     run_extra = [arg for pair in args.set for arg in ("--set", pair)]
     results: dict[str, Any] = {
         "device": configure_devices(config.mixed_precision),  # a GPU, if any, with mixed precision if asked
