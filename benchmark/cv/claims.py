@@ -33,7 +33,7 @@ from benchmark.core.interrupt import check
 from benchmark.core.progress import progress
 from benchmark.core.secrets import redact
 from benchmark.cv.folds import FoldTask, PartWork, run_fold, tasks_study_name
-from benchmark.cv.storage import Lease, config_digest, is_outage, open_study, record_heartbeat, trial_state
+from benchmark.cv.storage import Lease, TrialHandle, config_digest, is_outage, open_study
 from benchmark.cv.tune import POLL_S, WORKER_ID
 from benchmark.data.source import DatasetSource
 from config import Config
@@ -56,13 +56,14 @@ class Claim:
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, part: PartWork, task: FoldTask, heartbeat_s: int):
         self.study, self.trial, self.part, self.task = study, trial, part, task
+        self.handle = TrialHandle.of(study, trial.number)
         self._stop = threading.Event()
         self._beat()
         self._thread = threading.Thread(target=self._beat_until_stopped, args=(heartbeat_s,), daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
-        record_heartbeat(self.study, self.trial.number)
+        self.handle.beat()
 
     def _beat_until_stopped(self, heartbeat_s: int) -> None:
         while not self._stop.wait(heartbeat_s):
@@ -70,7 +71,7 @@ class Claim:
 
     def check_held(self) -> None:
         """Before the final fit and before the record: still ours, or another process took the task over."""
-        if trial_state(self.study, self.trial.number) != RUNNING:
+        if self.handle.state() != RUNNING:
             raise ClaimLost
 
     def finish(self, state: optuna.trial.TrialState = optuna.trial.TrialState.COMPLETE) -> None:
@@ -103,7 +104,7 @@ def queue_free_tasks(study: optuna.Study, pending: list[FoldTask]) -> None:
     # A queued claim carries a heartbeat already: a process that dies between popping it and its first
     # beat leaves a claim that lapses like any other (Optuna never fails a trial with no heartbeat).
     for trial in study.get_trials(deepcopy=False, states=(WAITING,)):
-        record_heartbeat(study, trial.number)
+        TrialHandle.of(study, trial.number).beat()
 
 
 def claim_next(study: optuna.Study, part: PartWork, tasks: list[FoldTask], config: Config) -> Claim | None:

@@ -183,22 +183,26 @@ def open_study(
 _BACKENDS: weakref.WeakKeyDictionary[optuna.Study, optuna.storages.BaseStorage] = weakref.WeakKeyDictionary()
 
 
-def _trial_id(study: optuna.Study, number: int) -> tuple[optuna.storages.BaseStorage, int]:
-    backend = _BACKENDS[study]
-    study_id = backend.get_study_id_from_name(study.study_name)
-    return backend, backend.get_trial_id_from_study_id_trial_number(study_id, number)
+@dataclass(frozen=True)
+class TrialHandle:
+    """One trial of a study `open_study` opened, as its storage knows it: resolved once (while the
+    storage answers), so a heartbeat is one call, and one the database missed is skipped, not raised."""
 
+    storage: optuna.storages.BaseStorage
+    trial_id: int
 
-def record_heartbeat(study: optuna.Study, number: int) -> None:
-    """Beat trial `number` of a study that `open_study` opened (a fold-task claim's lease)."""
-    backend, trial_id = _trial_id(study, number)
-    backend.record_heartbeat(trial_id)
+    @classmethod
+    def of(cls, study: optuna.Study, number: int) -> TrialHandle:
+        backend = _BACKENDS[study]
+        study_id = backend.get_study_id_from_name(study.study_name)
+        return cls(backend, backend.get_trial_id_from_study_id_trial_number(study_id, number))
 
+    def beat(self) -> None:
+        self.storage.record_heartbeat(self.trial_id)
 
-def trial_state(study: optuna.Study, number: int) -> optuna.trial.TrialState:
-    """The state of one trial as the storage has it now (not the study's cached copy)."""
-    backend, trial_id = _trial_id(study, number)
-    return backend.get_trial(trial_id).state
+    def state(self) -> optuna.trial.TrialState:
+        """The trial's state in the storage now (not a study's cached copy)."""
+        return self.storage.get_trial(self.trial_id).state
 
 
 class SuccessiveHalving(optuna.pruners.SuccessiveHalvingPruner):
