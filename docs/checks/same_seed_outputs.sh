@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The same seed on the tiny demo with 87a4c92 and with HEAD: which outputs are byte-identical.
 set -u
-ROOT=$ROOT  # run from the project root; BASE: a worktree of the old commit (git worktree add)
+ROOT=${ROOT:-$(pwd)}  # run from the project root; BASE: a worktree of the old commit (git worktree add)
 PY=${PY:-$ROOT/.venv/bin/python}
 rm -rf /tmp/ident; mkdir -p /tmp/ident
 $PY -c "from benchmark.data.demo import generate_demo_data; generate_demo_data('/tmp/ident/tiny', 'tiny', seed=7)"
