@@ -31,7 +31,7 @@ from benchmark.core.outputs import (
     is_stamped,
 )
 from benchmark.core.rundir import CONFIG, DATA_SUMMARY, is_run_dir
-from benchmark.data.demo_files import is_demo_dir, refuse_foreign_demo
+from benchmark.data.demo_files import read_stamp, refuse_foreign_demo
 from config import CACHE_DIR_ENV, Config
 from models.files import is_model_dir, read_meta
 
@@ -60,7 +60,7 @@ def _is_cache_dir(folder: Path) -> bool:
 
 def _is_demo_dir(folder: Path) -> bool:
     refuse_foreign_demo(folder, "--out")  # a demo folder with the user's files in it: said precisely
-    return is_demo_dir(folder)
+    return read_stamp(folder) is not None  # stamped and (just checked) nothing foreign: one walk, not two
 
 
 def _is_perf_work(folder: Path) -> bool:

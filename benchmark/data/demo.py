@@ -26,7 +26,7 @@ from benchmark.data.demo_files import (
     DEMO_STAMP,
     MISLABELLED,
     demo_stamp,
-    is_demo_dir,
+    read_stamp,
     refuse_foreign_demo,
     write_manifest,
 )
@@ -212,8 +212,9 @@ def generate_demo_data(
     if out.exists() and not out.is_dir():
         raise BenchmarkError(f"{option} {out} is a file: give a folder to write the demo dataset into")
     if not force:
-        refuse_foreign_demo(out, option)
-        check_output_folder(out, option, is_demo_dir, "demo dataset", "pass --force to replace it")
+        refuse_foreign_demo(out, option)  # walks the folder once; after it, a stamp is enough
+        check_output_folder(out, option, lambda folder: read_stamp(folder) is not None, "demo dataset",
+                            "pass --force to replace it")  # fmt: skip
     check_writable(out.parent)
     sizes = DEMO_SCALES[scale]
     plan = plan_files(sizes, seed, total_images)
